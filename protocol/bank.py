@@ -1,0 +1,126 @@
+"""Merge rules: how feeds fold into the bank, and the bank digest.
+
+An item of an ``add`` entry is *active* from the moment the entry is known until its author
+revokes it (the whole entry or that item) or its expiry time passes. A revoke by any other
+author has no effect. Because the rules look only at which entries exist — never at the order
+in which they arrived or how often — every replica that holds the same entries has the same
+bank, and the bank digest lets two replicas compare that with one value.
+
+``BankState`` is the reference implementation, used by tests and small tools; the node keeps
+the same state incrementally in SQLite using ``item_digest`` / ``BankDigest`` and
+``revoked_indexes`` from here, so the rules exist once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from protocol import wire
+from protocol.body import AddBody, HashItem, RevokeBody
+from protocol.entry import Entry
+
+DIGEST_CONTEXT = b"hashbank/v1/bank-digest\x00"
+_MOD = 2**256
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveItem:
+    """One active hash with where it came from."""
+
+    author: bytes
+    entry_id: bytes
+    index: int
+    item: HashItem
+
+
+def item_digest(signal_type: str, value: bytes, author: bytes, entry_id: bytes, index: int) -> int:
+    """The 256-bit integer an active item contributes to the bank digest."""
+    encoded = wire.encode([signal_type, value, author, entry_id, index])
+    return int.from_bytes(hashlib.sha256(encoded).digest(), "big")
+
+
+@dataclass(slots=True)
+class BankDigest:
+    """An order-independent digest of a set: the sum of member digests modulo 2**256.
+
+    A sum (rather than XOR) keeps two copies of a member from cancelling out, and it can be
+    updated in O(1) per item added or removed, which is what the node needs.
+    """
+
+    count: int = 0
+    total: int = 0
+
+    def add(self, digest: int) -> None:
+        self.count += 1
+        self.total = (self.total + digest) % _MOD
+
+    def remove(self, digest: int) -> None:
+        self.count -= 1
+        self.total = (self.total - digest) % _MOD
+
+    def value(self) -> bytes:
+        """The 32-byte bank digest."""
+        material = DIGEST_CONTEXT + self.count.to_bytes(8, "big") + self.total.to_bytes(32, "big")
+        return hashlib.sha256(material).digest()
+
+
+def is_live(item: HashItem, now_ms: int) -> bool:
+    """False once an item's expiry time has passed."""
+    return item.expires_ms is None or now_ms < item.expires_ms
+
+
+def revoked_indexes(add: Entry, revokes: Iterable[Entry]) -> set[int] | None:
+    """Which items of ``add`` the given revokes withdraw: ``None`` means the whole entry.
+
+    Only revokes by the add's own author count; indexes beyond the entry are ignored.
+    """
+    withdrawn: set[int] = set()
+    for revoke in revokes:
+        if revoke.author != add.author or not isinstance(revoke.body, RevokeBody):
+            continue
+        for target in revoke.body.targets:
+            if target.entry_id != add.id:
+                continue
+            if target.items is None:
+                return None
+            withdrawn.update(target.items)
+    return withdrawn
+
+
+@dataclass
+class BankState:
+    """The bank folded from a set of entries, independent of arrival order and duplicates."""
+
+    adds: dict[bytes, Entry] = field(default_factory=dict)
+    # Revokes indexed by the entry they target, so an add arriving after its revoke finds it.
+    revokes_by_target: dict[bytes, dict[bytes, Entry]] = field(default_factory=dict)
+
+    def apply(self, entry: Entry) -> None:
+        """Fold one entry in; applying it again changes nothing."""
+        if isinstance(entry.body, AddBody):
+            self.adds.setdefault(entry.id, entry)
+        elif isinstance(entry.body, RevokeBody):
+            for target in entry.body.targets:
+                self.revokes_by_target.setdefault(target.entry_id, {})[entry.id] = entry
+
+    def active(self, now_ms: int) -> Iterator[ActiveItem]:
+        """Every active item, in no particular order."""
+        for entry_id, add in self.adds.items():
+            if not isinstance(add.body, AddBody):
+                continue
+            revokes = self.revokes_by_target.get(entry_id, {}).values()
+            withdrawn = revoked_indexes(add, revokes)
+            if withdrawn is None:
+                continue
+            for index, item in enumerate(add.body.items):
+                if index not in withdrawn and is_live(item, now_ms):
+                    yield ActiveItem(add.author, entry_id, index, item)
+
+    def digest(self, now_ms: int) -> bytes:
+        """The bank digest of the active set at ``now_ms``."""
+        acc = BankDigest()
+        for a in self.active(now_ms):
+            acc.add(item_digest(a.item.signal_type, a.item.value, a.author, a.entry_id, a.index))
+        return acc.value()

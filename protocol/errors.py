@@ -1,0 +1,112 @@
+"""The protocol's one exception hierarchy.
+
+Every error carries a stable machine-readable ``code`` (used verbatim in HTTP error bodies and
+rejection counters) and a message that names what was wrong and with which input.
+"""
+
+from __future__ import annotations
+
+
+class ProtocolError(Exception):
+    """Base of every error the protocol core raises about its input."""
+
+    code = "protocol_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class MalformedError(ProtocolError):
+    """Bytes that are not a well-formed object of the expected shape."""
+
+    code = "malformed"
+
+
+class NonCanonicalError(MalformedError):
+    """Well-formed msgpack that is not the one canonical encoding of its value."""
+
+    code = "non_canonical"
+
+
+class TooLargeError(ProtocolError):
+    """An object or a collection over its documented size limit."""
+
+    code = "too_large"
+
+
+class UnsupportedVersionError(ProtocolError):
+    """A protocol or document version this implementation does not know."""
+
+    code = "unsupported_version"
+
+
+class UnknownKindError(ProtocolError):
+    """An entry kind this implementation does not know."""
+
+    code = "unknown_kind"
+
+
+class InvalidValueError(ProtocolError):
+    """A field whose value breaks a rule (bad signal type, wrong length, bad label...)."""
+
+    code = "invalid_value"
+
+
+class BadSignatureError(ProtocolError):
+    """A signature that does not verify with the stated key."""
+
+    code = "bad_signature"
+
+
+class BodyMismatchError(ProtocolError):
+    """A body whose digest is not the one the signed header commits to."""
+
+    code = "body_mismatch"
+
+
+class TimestampError(ProtocolError):
+    """An author timestamp too far in the future, or earlier than its predecessor's."""
+
+    code = "bad_timestamp"
+
+
+class BrokenChainError(ProtocolError):
+    """An entry that does not continue its author's feed (gap, wrong prev, bad seq)."""
+
+    code = "broken_chain"
+
+
+class DuplicateEntryError(ProtocolError):
+    """An entry already held; harmless, reported so callers can count it."""
+
+    code = "duplicate"
+
+
+class ForkError(ProtocolError):
+    """Two different, validly signed entries at the same author and seq."""
+
+    code = "fork"
+
+    def __init__(self, message: str, proof: object) -> None:
+        super().__init__(message)
+        self.proof = proof
+
+
+class UnauthorizedError(ProtocolError):
+    """A key or organisation that may not do what the object asks (charter rules)."""
+
+    code = "unauthorized"
+
+
+class CharterError(ProtocolError):
+    """A charter version that breaks the charter chain rules."""
+
+    code = "charter_invalid"
+
+
+class AuthError(ProtocolError):
+    """A node-to-node request whose signature, time window or nonce is not acceptable."""
+
+    code = "auth_failed"
