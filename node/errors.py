@@ -65,6 +65,13 @@ class UnauthenticatedError(NodeError):
     status = 401
 
 
+class ConflictError(NodeError):
+    """A request that conflicts with the current state (revoking what is already revoked)."""
+
+    code = "conflict"
+    status = 409
+
+
 class PayloadTooLargeError(NodeError):
     """A request body or batch over its limit."""
 

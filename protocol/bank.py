@@ -76,17 +76,32 @@ def revoked_indexes(add: Entry, revokes: Iterable[Entry]) -> set[int] | None:
 
     Only revokes by the add's own author count; indexes beyond the entry are ignored.
     """
-    withdrawn: set[int] = set()
-    for revoke in revokes:
-        if revoke.author != add.author or not isinstance(revoke.body, RevokeBody):
+    withdrawals = (
+        (revoke.author, target.items)
+        for revoke in revokes
+        if isinstance(revoke.body, RevokeBody)
+        for target in revoke.body.targets
+        if target.entry_id == add.id
+    )
+    return withdrawn(add.author, withdrawals)
+
+
+def withdrawn(
+    add_author: bytes, withdrawals: Iterable[tuple[bytes, tuple[int, ...] | None]]
+) -> set[int] | None:
+    """Fold ``(revoking author, items or None)`` pairs aimed at one add into what they withdraw.
+
+    ``None`` means the whole entry. Withdrawals by another author than ``add_author`` are
+    ignored: only an author can revoke its own hashes.
+    """
+    out: set[int] = set()
+    for author, items in withdrawals:
+        if author != add_author:
             continue
-        for target in revoke.body.targets:
-            if target.entry_id != add.id:
-                continue
-            if target.items is None:
-                return None
-            withdrawn.update(target.items)
-    return withdrawn
+        if items is None:
+            return None
+        out.update(items)
+    return out
 
 
 @dataclass

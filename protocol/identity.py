@@ -124,7 +124,7 @@ def org_id_for(first_key: PublicKey) -> OrgId:
     return OrgId(hashlib.sha256(ORG_ID_CONTEXT + first_key.raw).digest())
 
 
-def parse_hex(text: str, size: int, field: str) -> bytes:
+def parse_hex(text: object, size: int, field: str) -> bytes:
     """Parse ``size`` bytes written as lowercase or uppercase hex, naming ``field`` on error."""
     if not isinstance(text, str):
         raise InvalidValueError(f"{field} must be a hex string", field=field)

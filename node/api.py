@@ -1,0 +1,195 @@
+"""The JSON HTTP API for helplines and platforms (``/v1/…``).
+
+Handlers parse with ``node.views``, act through ``node.service.Node`` and return JSON. They
+raise errors; ``node.server`` turns every error into a 4xx JSON body in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from node import views
+from node.errors import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
+from node.service import Node
+from protocol.body import Kind
+from protocol.identity import parse_hex
+
+NODE_KEY: web.AppKey[Node] = web.AppKey("node", Node)
+MAX_CHANGES = 1_000
+
+
+def json_response(doc: Any, status: int = 200) -> web.Response:
+    return web.json_response(
+        doc, status=status, dumps=lambda d: json.dumps(d, separators=(",", ":"))
+    )
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON, or a 400 naming what is wrong with it."""
+    data = await request.read()
+    if not data:
+        raise BadRequestError("request body is empty; expected JSON")
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequestError(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError("request body nests too deeply") from None
+
+
+def node_of(request: web.Request) -> Node:
+    return request.app[NODE_KEY]
+
+
+async def status(request: web.Request) -> web.Response:
+    return json_response(await node_of(request).status())
+
+
+async def submit(request: web.Request) -> web.Response:
+    node = node_of(request)
+    body = views.parse_submit(await read_json(request), node.case_secret)
+    entry = await node.publish(body)
+    return json_response({"entry_id": entry.id.hex(), "seq": entry.seq}, status=201)
+
+
+async def revoke(request: web.Request) -> web.Response:
+    node = node_of(request)
+    entry_id, items, reason = views.parse_revoke(await read_json(request))
+    stored = await node.entry(entry_id)
+    if stored is None:
+        raise NotFoundError(f"no entry {entry_id.hex()}")
+    if stored.author != node.org:
+        raise ForbiddenError(f"entry {entry_id.hex()} was published by another organisation")
+    if stored.kind != Kind.ADD:
+        raise BadRequestError(
+            f"entry {entry_id.hex()} is a {Kind(stored.kind).name.lower()}, not an add"
+        )
+    rows = await node.store.items_of_entry(entry_id)
+    if items is not None and items[-1] >= len(rows):
+        raise BadRequestError(
+            f"entry {entry_id.hex()} has {len(rows)} items; there is no item {items[-1]}"
+        )
+    chosen = rows if items is None else [rows[i] for i in items]
+    if not any(r.active for r in chosen):
+        raise ConflictError(f"entry {entry_id.hex()}: those items are already withdrawn")
+    entry = await node.publish(views.revoke_body(entry_id, items, reason))
+    return json_response({"entry_id": entry.id.hex(), "seq": entry.seq}, status=201)
+
+
+async def feedback(request: web.Request) -> web.Response:
+    node = node_of(request)
+    body = views.parse_feedback(await read_json(request))
+    if body.entry_id is not None and await node.entry(body.entry_id) is None:
+        raise NotFoundError(f"no entry {body.entry_id.hex()}")
+    entry = await node.publish(body)
+    return json_response({"entry_id": entry.id.hex(), "seq": entry.seq}, status=201)
+
+
+async def match(request: web.Request) -> web.Response:
+    queries, threshold = views.parse_match(await read_json(request))
+    results = await node_of(request).match(queries, threshold)
+    return json_response(views.match_results(results))
+
+
+async def changes(request: web.Request) -> web.Response:
+    after = _query_int(request, "after", 0, minimum=0)
+    limit = _query_int(request, "limit", 100, minimum=1)
+    if limit > MAX_CHANGES:
+        raise PayloadTooLargeError(f"limit must be at most {MAX_CHANGES}, got {limit}")
+    kinds = _kinds(request.query.get("kinds"))
+    node = node_of(request)
+    rows = await node.store.changes(after, limit + 1, kinds)
+    page = rows[:limit]
+    return json_response(
+        {
+            "changes": [views.entry_view(r) for r in page],
+            "cursor": str(page[-1].cursor if page else max(after, 0)),
+            "more": len(rows) > limit,
+        }
+    )
+
+
+def _query_int(request: web.Request, name: str, default: int, *, minimum: int) -> int:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or len(text) > 18:
+        raise BadRequestError(
+            f"query parameter {name} must be a non-negative integer, got {text!r}"
+        )
+    value = int(text)
+    if value < minimum:
+        raise BadRequestError(f"query parameter {name} must be at least {minimum}")
+    return value
+
+
+def _kinds(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return tuple(int(k) for k in Kind)
+    names = {k.name.lower(): int(k) for k in Kind}
+    out = []
+    for name in text.split(","):
+        if name not in names:
+            raise BadRequestError(f"unknown kind {name!r} in kinds; known: {', '.join(names)}")
+        out.append(names[name])
+    return tuple(out)
+
+
+async def entry(request: web.Request) -> web.Response:
+    entry_id = parse_hex(request.match_info["entry_id"], 32, "entry_id")
+    stored = await node_of(request).entry(entry_id)
+    if stored is None:
+        raise NotFoundError(f"no entry {entry_id.hex()}")
+    return json_response(views.entry_view(stored, detail=True))
+
+
+async def import_entries(request: web.Request) -> web.Response:
+    raws = views.parse_import(await read_json(request))
+    report = await node_of(request).ingest(raws, source="import")
+    return json_response(
+        {
+            "stored": len(report.stored),
+            "duplicates": report.duplicates,
+            "held": report.held,
+            "rejected": dict(report.rejected),
+            "errors": report.errors,
+            "forks": len(report.forks),
+        }
+    )
+
+
+async def forks(request: web.Request) -> web.Response:
+    rows = await node_of(request).store.forks()
+    return json_response(
+        {
+            "forks": [
+                {"author": a.hex(), "seq": seq, "proof": proof.hex(), "detected_ms": when}
+                for a, (seq, proof, when) in sorted(rows.items())
+            ]
+        }
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the API routes; ``/v1/status`` is open, the rest need the bearer token."""
+    app.router.add_get("/v1/status", status)
+    app.router.add_post("/v1/hashes", submit)
+    app.router.add_post("/v1/revocations", revoke)
+    app.router.add_post("/v1/feedback", feedback)
+    app.router.add_post("/v1/match", match)
+    app.router.add_get("/v1/changes", changes)
+    app.router.add_get("/v1/entries/{entry_id}", entry)
+    app.router.add_post("/v1/entries", import_entries)
+    app.router.add_get("/v1/forks", forks)
+
+
+OPEN_PATHS = frozenset({"/v1/status"})

@@ -1,0 +1,168 @@
+"""Turn a batch of validated entries into the rows one store transaction writes.
+
+The merge rules are ``protocol.bank``'s; this module applies them to the store's tables, with
+everything it needs read up front, so a batch of a thousand entries is a handful of
+``executemany`` calls rather than thousands of round trips to the database thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from protocol.bank import BankDigest, is_live, item_digest, withdrawn
+from protocol.body import AddBody, FeedbackBody, Kind, RevokeBody
+from protocol.entry import Entry
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRef:
+    """An item row the batch may deactivate."""
+
+    item_id: int
+    entry_cursor: int
+    idx: int
+    signal_type: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAdd:
+    """An add entry already in the store, as a revoke in this batch may target it."""
+
+    cursor: int
+    entry_id: bytes
+    author: bytes
+    items: tuple[ItemRef, ...]  # its currently active items
+
+
+@dataclass
+class Context:
+    """What the store holds that the batch's rules depend on (read before planning)."""
+
+    next_cursor: int
+    next_item_id: int
+    digest: BankDigest
+    stored_adds: dict[bytes, StoredAdd] = field(default_factory=dict)
+    # target entry id -> [(revoking author, items or None)] already in the store
+    revocations: dict[bytes, list[tuple[bytes, tuple[int, ...] | None]]] = field(
+        default_factory=dict
+    )
+
+
+@dataclass
+class Plan:
+    """Rows to write and the effects to apply to in-memory state after commit."""
+
+    entries: list[tuple[object, ...]] = field(default_factory=list)
+    heads: list[tuple[object, ...]] = field(default_factory=list)
+    items: list[tuple[object, ...]] = field(default_factory=list)
+    revocations: list[tuple[object, ...]] = field(default_factory=list)
+    feedback: list[tuple[object, ...]] = field(default_factory=list)
+    deactivate: list[int] = field(default_factory=list)
+    activated: list[tuple[int, str, bytes]] = field(default_factory=list)  # id, type, value
+
+
+def revoke_targets(entries: Iterable[Entry]) -> set[bytes]:
+    """Entry ids the batch's revokes aim at (to read their stored items first)."""
+    return {t.entry_id for e in entries if isinstance(e.body, RevokeBody) for t in e.body.targets}
+
+
+def plan_batch(
+    entries: Sequence[Entry], ctx: Context, now_ms: int, cursors: Sequence[int] | None = None
+) -> Plan:
+    """Plan the rows for ``entries`` (already validated and placed, in feed order).
+
+    ``cursors`` gives stored entries their existing cursors (``hashbank rebuild``).
+    """
+    plan = Plan()
+    for n, entry in enumerate(entries):
+        cursor = ctx.next_cursor if cursors is None else cursors[n]
+        ctx.next_cursor = max(ctx.next_cursor, cursor + 1)
+        plan.entries.append(
+            (
+                cursor,
+                entry.id,
+                entry.author,
+                entry.seq,
+                int(entry.kind),
+                entry.header.timestamp_ms,
+                now_ms,
+                entry.raw,
+                int(entry.erased),
+            )
+        )
+        plan.heads.append((entry.author, entry.seq, entry.id, entry.header.timestamp_ms, now_ms))
+        if entry.kind is Kind.ADD and isinstance(entry.body, AddBody):
+            _plan_add(entry, entry.body, cursor, ctx, plan, now_ms)
+        elif isinstance(entry.body, RevokeBody):
+            _plan_revoke(entry, entry.body, cursor, ctx, plan)
+        elif isinstance(entry.body, FeedbackBody):
+            b = entry.body
+            plan.feedback.append(
+                (
+                    cursor,
+                    entry.author,
+                    b.signal_type,
+                    b.value,
+                    int(b.verdict),
+                    b.entry_id,
+                    int(b.note),
+                )
+            )
+    return plan
+
+
+def _plan_add(
+    entry: Entry, body: AddBody, cursor: int, ctx: Context, plan: Plan, now_ms: int
+) -> None:
+    gone = withdrawn(entry.author, ctx.revocations.get(entry.id, ()))
+    refs = []
+    for idx, item in enumerate(body.items):
+        item_id = ctx.next_item_id
+        ctx.next_item_id += 1
+        active = gone is not None and idx not in gone and is_live(item, now_ms)
+        plan.items.append(
+            (
+                item_id,
+                cursor,
+                idx,
+                item.signal_type,
+                item.value,
+                ",".join(item.labels),
+                item.case_ref,
+                item.expires_ms,
+                int(active),
+            )
+        )
+        if active:
+            ctx.digest.add(item_digest(item.signal_type, item.value, entry.author, entry.id, idx))
+            plan.activated.append((item_id, item.signal_type, item.value))
+            refs.append(ItemRef(item_id, cursor, idx, item.signal_type, item.value))
+    # A later revoke in this same batch must see these items.
+    ctx.stored_adds[entry.id] = StoredAdd(cursor, entry.id, entry.author, tuple(refs))
+
+
+def _plan_revoke(entry: Entry, body: RevokeBody, cursor: int, ctx: Context, plan: Plan) -> None:
+    for target in body.targets:
+        items_text = None if target.items is None else ",".join(map(str, target.items))
+        plan.revocations.append(
+            (target.entry_id, cursor, entry.author, items_text, int(body.reason))
+        )
+        ctx.revocations.setdefault(target.entry_id, []).append((entry.author, target.items))
+        add = ctx.stored_adds.get(target.entry_id)
+        if add is None or add.author != entry.author:
+            continue
+        chosen = set(target.items) if target.items is not None else None
+        keep = []
+        for ref in add.items:
+            if chosen is None or ref.idx in chosen:
+                ctx.digest.remove(
+                    item_digest(ref.signal_type, ref.value, add.author, add.entry_id, ref.idx)
+                )
+                plan.deactivate.append(ref.item_id)
+            else:
+                keep.append(ref)
+        ctx.stored_adds[target.entry_id] = StoredAdd(
+            add.cursor, add.entry_id, add.author, tuple(keep)
+        )

@@ -1,0 +1,399 @@
+"""The ``hashbank`` command line.
+
+``init``, ``run``, ``rebuild`` and ``hash`` work on the machine itself; ``submit``, ``revoke``,
+``feedback``, ``match``, ``status``, ``export`` and ``import`` are thin clients of the node's
+API, found through the data directory (``--data``), so they work the same against a node
+running anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from node import __version__
+from node.client import Client
+from node.config import ROLES, DataDir, initialise
+from node.errors import ConfigError, NodeError
+from node.lock import DataLock
+from protocol.errors import ProtocolError
+
+DEFAULT_DATA = ".hashbank"
+log = logging.getLogger("hashbank")
+
+
+class UsageError(Exception):
+    """A command line the CLI cannot act on."""
+
+
+# --- init / run / rebuild ------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    data, config, key = initialise(
+        Path(args.data), name=args.name, role=args.role, host=args.host, port=args.port
+    )
+    asyncio.run(_create_store(data))
+    print(f"initialised {data.root}")
+    print(f"  organisation  {config.name} ({config.role})")
+    print(f"  org id        {config.org_id}")
+    print(f"  node id       {key.public_key}")
+    print(f"  listen        {config.url}")
+    print(f"  token         {data.token}  (keep it secret; API calls need it)")
+    print(f"start it with:  hashbank run --data {data.root}")
+    return 0
+
+
+async def _create_store(data: DataDir) -> None:
+    from node.store import Store
+
+    store = await Store.open(data.store, create=True)
+    await store.close()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from node.server import serve
+    from node.service import Node
+
+    data = DataDir(Path(args.data))
+    data.require()
+
+    async def main() -> None:
+        with DataLock(data):
+            node = await Node.open(data)
+            try:
+                host = args.host or node.config.host
+                port = node.config.port if args.port is None else args.port
+                await serve(node, host=host, port=port, ready=lambda url: _announce(node, url))
+            finally:
+                await node.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def _announce(node: Any, url: str) -> None:
+    print(f"hashbank node {node.config.name!r} listening on {url}", flush=True)
+    print(f"  node id {node.key.public_key}   org id {node.org.hex()}", flush=True)
+    print(f"  operator token: {node.data.token}", flush=True)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from node.rebuild import rebuild
+
+    data = DataDir(Path(args.data))
+    data.require()
+    with DataLock(data):
+        before, after = asyncio.run(rebuild(data))
+    print(
+        json.dumps(
+            {"bank_digest_before": before, "bank_digest_after": after, "equal": before == after}
+        )
+    )
+    return 0 if before == after else 1
+
+
+# --- hash ----------------------------------------------------------------------------------
+
+
+def cmd_hash(args: argparse.Namespace) -> int:
+    from node.hashing import hash_file
+
+    failures = 0
+    for name in args.files:
+        try:
+            result = hash_file(name).to_json()
+        except NodeError as exc:
+            failures += 1
+            result = {"file": name, "error": exc.message}
+        print(json.dumps(result), flush=True)
+    return 1 if failures else 0
+
+
+# --- thin clients --------------------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client.for_data(DataDir(Path(args.data)), args.url)
+
+
+def _hash_specs(values: Sequence[str], stdin: TextIO) -> Iterator[tuple[str, str]]:
+    """``type:hex`` arguments, or with ``-`` the JSON lines ``hashbank hash`` prints."""
+    for value in values:
+        if value == "-":
+            yield from _specs_from_lines(stdin)
+            continue
+        kind, sep, hex_value = value.partition(":")
+        if not sep:
+            raise UsageError(f"{value!r}: write hashes as TYPE:HEX, e.g. pdq:f8f8…")
+        yield kind, hex_value
+
+
+def _specs_from_lines(stream: TextIO) -> Iterator[tuple[str, str]]:
+    for number, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError:
+            raise UsageError(f"stdin line {number} is not JSON") from None
+        if not isinstance(doc, dict):
+            raise UsageError(f"stdin line {number} is not a JSON object")
+        if "signal_type" in doc:
+            yield str(doc["signal_type"]), str(doc.get("value"))
+            continue
+        if doc.get("error"):
+            print(f"skipping {doc.get('file')}: {doc['error']}", file=sys.stderr)
+            continue
+        if doc.get("pdq") and doc.get("unreliable"):
+            print(
+                f"note: {doc.get('file')}: PDQ quality {doc.get('quality')} is below 50; "
+                "the PDQ hash is unreliable and not submitted",
+                file=sys.stderr,
+            )
+        elif doc.get("pdq"):
+            yield "pdq", str(doc["pdq"])
+        for kind in ("md5", "sha256"):
+            if doc.get(kind):
+                yield kind, str(doc[kind])
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    items = [
+        {
+            "signal_type": kind,
+            "value": value,
+            "labels": args.label or [],
+            **({"case": args.case} if args.case else {}),
+        }
+        for kind, value in _hash_specs(args.hashes, sys.stdin)
+    ]
+    if not items:
+        raise UsageError("no hashes to submit")
+    result = _client(args).post("/v1/hashes", {"items": items})
+    print(json.dumps({**result, "items": len(items)}))
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    doc: dict[str, Any] = {"entry_id": args.entry_id, "reason": args.reason}
+    if args.items:
+        try:
+            doc["items"] = [int(x) for x in args.items.split(",")]
+        except ValueError:
+            raise UsageError("--items must be comma-separated item indexes, e.g. 0,2") from None
+    print(json.dumps(_client(args).post("/v1/revocations", doc)))
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    kind, _, value = args.hash.partition(":")
+    doc: dict[str, Any] = {
+        "signal_type": kind,
+        "value": value,
+        "verdict": args.verdict,
+        "note": args.note,
+    }
+    if args.entry_id:
+        doc["entry_id"] = args.entry_id
+    print(json.dumps(_client(args).post("/v1/feedback", doc)))
+    return 0
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    queries = [{"signal_type": k, "value": v} for k, v in _hash_specs(args.hashes, sys.stdin)]
+    if not queries:
+        raise UsageError("no hashes to match")
+    client, matched = _client(args), 0
+    for start in range(0, len(queries), 1000):
+        part = queries[start : start + 1000]
+        doc = {"queries": part, "threshold": args.threshold}
+        for query, result in zip(part, client.post("/v1/match", doc)["results"], strict=True):
+            matched += bool(result["matches"])
+            print(json.dumps({"query": query, "matches": result["matches"]}))
+    return 0 if matched else 3
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    print(json.dumps(_client(args).get("/v1/status"), indent=2))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    client = _client(args)
+    out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115 - closed below
+    cursor, count = "0", 0
+    try:
+        while True:
+            page = client.get("/v1/changes", {"after": cursor, "limit": "1000"})
+            for change in page["changes"]:
+                out.write(json.dumps({"entry_id": change["entry_id"], "entry": change["entry"]}))
+                out.write("\n")
+                count += 1
+            cursor = page["cursor"]
+            if not page["more"]:
+                break
+    finally:
+        if args.out:
+            out.close()
+    print(f"exported {count} entries", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    client = _client(args)
+    totals: dict[str, Any] = {"stored": 0, "duplicates": 0, "held": 0, "rejected": {}}
+    with open(args.file) if args.file != "-" else sys.stdin as stream:
+        for chunk in _entry_chunks(stream, 200):
+            result = client.post("/v1/entries", {"entries": chunk})
+            for key in ("stored", "duplicates", "held"):
+                totals[key] += result[key]
+            for code, n in result["rejected"].items():
+                totals["rejected"][code] = totals["rejected"].get(code, 0) + n
+    print(json.dumps(totals))
+    return 0 if not totals["rejected"] else 1
+
+
+def _entry_chunks(stream: TextIO, size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for number, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)["entry"]
+            base64.b64decode(entry, validate=True)
+        except (ValueError, KeyError, TypeError):
+            raise UsageError(f'line {number} is not an exported entry ({{"entry": …}})') from None
+        chunk.append(entry)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hashbank", description="A federated, signed hash bank for NCII."
+    )
+    parser.add_argument("--version", action="version", version=f"hashbank {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str,
+        fn: Callable[[argparse.Namespace], int],
+        help: str,
+        data: bool = True,
+        client: bool = False,
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        if data:
+            p.add_argument("--data", default=DEFAULT_DATA, help="node data directory")
+        if client:
+            p.add_argument("--url", help="node URL (default: from the data directory)")
+        p.set_defaults(fn=fn)
+        return p
+
+    p = command("init", cmd_init, "create a node: identity key, config, store, token")
+    p.add_argument("--name", required=True, help="your organisation's name")
+    p.add_argument("--role", choices=ROLES, default="publisher")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8750)
+
+    p = command("run", cmd_run, "serve the node until SIGINT/SIGTERM")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+
+    command("rebuild", cmd_rebuild, "re-derive the bank from stored entries (node stopped)")
+
+    p = command("hash", cmd_hash, "hash files locally (PDQ, MD5, SHA-256); no network", data=False)
+    p.add_argument("files", nargs="+", metavar="FILE")
+
+    p = command(
+        "submit",
+        cmd_submit,
+        "publish hashes (TYPE:HEX … or - for `hashbank hash` output on stdin)",
+        client=True,
+    )
+    p.add_argument("hashes", nargs="+", metavar="HASH")
+    p.add_argument("--case", help="your case reference (published only as an opaque id)")
+    p.add_argument("--label", action="append", help="label for every hash (repeatable)")
+
+    p = command(
+        "revoke", cmd_revoke, "withdraw one of your entries, or some of its items", client=True
+    )
+    p.add_argument("entry_id")
+    p.add_argument("--items", help="comma-separated item indexes (default: the whole entry)")
+    p.add_argument(
+        "--reason",
+        default="victim_request",
+        choices=[
+            "unspecified",
+            "victim_request",
+            "submitted_in_error",
+            "false_positive",
+            "court_order",
+            "superseded",
+        ],
+    )
+
+    p = command("feedback", cmd_feedback, "record a verdict on a hash", client=True)
+    p.add_argument("hash", metavar="TYPE:HEX")
+    p.add_argument(
+        "--verdict", required=True, choices=["true_positive", "false_positive", "disputed"]
+    )
+    p.add_argument(
+        "--note", default="none", choices=["none", "actioned", "not_actioned", "under_review"]
+    )
+    p.add_argument("--entry-id")
+
+    p = command("match", cmd_match, "match hashes against the bank (exit 3: no match)", client=True)
+    p.add_argument("hashes", nargs="+", metavar="HASH")
+    p.add_argument("--threshold", type=int, default=31)
+
+    command("status", cmd_status, "show the node's status", client=True)
+
+    p = command("export", cmd_export, "write every stored entry as JSON lines", client=True)
+    p.add_argument("--out", help="file to write (default: stdout)")
+
+    p = command("import", cmd_import, "load exported JSON lines of signed entries", client=True)
+    p.add_argument("file", help="file to read, or - for stdin")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from node.logs import setup_logging
+
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        return int(args.fn(args))
+    except (NodeError, ProtocolError) as exc:
+        print(f"hashbank: error: {exc.message}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    except UsageError as exc:
+        print(f"hashbank: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug, not bad input: say so briefly, details with -v
+        log.debug("internal error", exc_info=True)
+        print(f"hashbank: internal error: {exc!r} (run with -v for details)", file=sys.stderr)
+        return 70
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

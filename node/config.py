@@ -1,0 +1,291 @@
+"""A node's data directory: configuration, identity key, operator token and secrets.
+
+Layout of ``DATA``::
+
+    config.toml      what the operator may edit (name, role, listen address, peers, limits)
+    identity.key     the node's Ed25519 seed, hex, mode 0600 — never leaves the machine
+    operator.token   bearer token for operator and platform API calls, mode 0600
+    case.secret      key that turns case references into opaque ids before publishing, 0600
+    store.sqlite     the SQLite store (entries and everything derived from them)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from node.errors import ConfigError
+from protocol.errors import ProtocolError
+from protocol.identity import SigningKey, org_id_for, parse_hex
+
+ROLES = ("publisher", "subscriber")
+DEFAULT_PORT = 8750
+KEY_PREFIX = "hashbank-ed25519-seed:"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerConfig:
+    """A peer node: where to reach it and the node id (public key) it must sign with."""
+
+    url: str
+    node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The settings in ``config.toml``."""
+
+    name: str
+    org_id: str = ""
+    role: str = "publisher"
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    public_url: str = ""
+    peers: tuple[PeerConfig, ...] = ()
+    sync_interval_s: float = 30.0
+    max_body_bytes: int = 8 * 1024 * 1024
+    log_requests: bool = True
+
+    @property
+    def url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class DataDir:
+    """Paths inside a node's data directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def identity(self) -> Path:
+        return self.root / "identity.key"
+
+    @property
+    def token(self) -> Path:
+        return self.root / "operator.token"
+
+    @property
+    def case_secret(self) -> Path:
+        return self.root / "case.secret"
+
+    @property
+    def store(self) -> Path:
+        return self.root / "store.sqlite"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "node.lock"
+
+    def require(self) -> None:
+        """Refuse clearly when ``root`` is not an initialised data directory."""
+        if not self.identity.exists() or not self.config.exists():
+            raise ConfigError(
+                f"{self.root} is not a hashbank data directory "
+                f"(run: hashbank init --data {self.root} --name ORG)"
+            )
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Create ``path`` readable only by its owner; never overwrite."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_secret(path: Path) -> str:
+    """Read a secret file, refusing one others can read (a leaked key is a stolen identity)."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(f"{path} is readable by other users; run: chmod 600 {path}")
+    return text
+
+
+def load_key(data: DataDir) -> SigningKey:
+    """The node's signing key from ``identity.key``."""
+    text = read_secret(data.identity)
+    if not text.startswith(KEY_PREFIX):
+        raise ConfigError(f"{data.identity} is not a hashbank identity key")
+    try:
+        return SigningKey(bytes.fromhex(text[len(KEY_PREFIX) :]))
+    except ValueError:
+        raise ConfigError(f"{data.identity} holds a malformed key") from None
+
+
+def load_case_secret(data: DataDir) -> bytes:
+    """The secret that turns case references into opaque published ids."""
+    try:
+        return bytes.fromhex(read_secret(data.case_secret))
+    except ValueError:
+        raise ConfigError(f"{data.case_secret} is malformed") from None
+
+
+def save_key(data: DataDir, key: SigningKey) -> None:
+    write_secret(data.identity, KEY_PREFIX + key.seed.hex())
+
+
+def new_token() -> str:
+    """A fresh bearer token (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+def load_config(data: DataDir) -> Config:
+    """Parse and check ``config.toml``; every problem names the setting."""
+    try:
+        raw = tomllib.loads(data.config.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {data.config}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{data.config} is not valid TOML: {exc}") from None
+    return parse_config(raw, str(data.config))
+
+
+def parse_config(raw: dict[str, object], where: str) -> Config:
+    node = _table(raw, "node", where)
+    name = _get(node, "name", str, where, required=True)
+    role = _get(node, "role", str, where) or "publisher"
+    if role not in ROLES:
+        raise ConfigError(f"{where}: node.role must be one of {', '.join(ROLES)}, got {role!r}")
+    listen = _table(raw, "listen", where)
+    port = _get(listen, "port", int, where)
+    port = DEFAULT_PORT if port is None else port
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{where}: listen.port must be 0-65535, got {port}")
+    peers = tuple(_peer(p, where) for p in _list(raw, "peers", where))
+    sync = _table(raw, "sync", where)
+    interval = _get(sync, "interval_seconds", (int, float), where)
+    limits = _table(raw, "limits", where)
+    max_body = _get(limits, "max_body_bytes", int, where)
+    org_id = str(_get(node, "org_id", str, where) or "")
+    if org_id:
+        try:
+            parse_hex(org_id, 32, "node.org_id")
+        except ProtocolError as exc:
+            raise ConfigError(f"{where}: {exc.message}") from None
+    return Config(
+        name=str(name),
+        org_id=org_id,
+        role=str(role),
+        host=str(_get(listen, "host", str, where) or "127.0.0.1"),
+        port=int(port),
+        public_url=str(_get(listen, "public_url", str, where) or ""),
+        peers=peers,
+        sync_interval_s=float(interval) if interval is not None else 30.0,
+        max_body_bytes=int(max_body) if max_body is not None else 8 * 1024 * 1024,
+    )
+
+
+def _table(raw: dict[str, object], name: str, where: str) -> dict[str, object]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    return value
+
+
+def _list(raw: dict[str, object], name: str, where: str) -> list[object]:
+    value = raw.get(name, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: {name} must be an array of tables ([[{name}]])")
+    return value
+
+
+def _get(
+    table: dict[str, object],
+    key: str,
+    kind: type | tuple[type, ...],
+    where: str,
+    *,
+    required: bool = False,
+) -> Any:
+    value = table.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(f"{where}: missing setting {key!r}")
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ConfigError(f"{where}: setting {key!r} has the wrong type ({value!r})")
+    return value
+
+
+def _peer(raw: object, where: str) -> PeerConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: each [[peers]] entry must be a table")
+    url = _get(raw, "url", str, where, required=True)
+    node_id = _get(raw, "node_id", str, where, required=True)
+    return PeerConfig(str(url), str(node_id))
+
+
+def render_config(config: Config) -> str:
+    """``config.toml`` text for ``config`` (what ``init`` and ``peers add`` write)."""
+    lines = [
+        "# hashbank node configuration. See config.example.toml for every setting.",
+        "[node]",
+        f"name = {_toml_str(config.name)}",
+        f"org_id = {_toml_str(config.org_id)}",
+        f"role = {_toml_str(config.role)}",
+        "",
+        "[listen]",
+        f"host = {_toml_str(config.host)}",
+        f"port = {config.port}",
+    ]
+    if config.public_url:
+        lines.append(f"public_url = {_toml_str(config.public_url)}")
+    lines += ["", "[sync]", f"interval_seconds = {config.sync_interval_s:g}"]
+    for peer in config.peers:
+        lines += ["", "[[peers]]", f"url = {_toml_str(peer.url)}"]
+        lines.append(f"node_id = {_toml_str(peer.node_id)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_str(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def write_config(data: DataDir, config: Config) -> None:
+    """Replace ``config.toml`` atomically (a crash never leaves half a file)."""
+    tmp = data.config.with_suffix(".toml.tmp")
+    tmp.write_text(render_config(config))
+    os.replace(tmp, data.config)
+
+
+def initialise(
+    root: Path, *, name: str, role: str = "publisher", host: str = "127.0.0.1", port: int = 0
+) -> tuple[DataDir, Config, SigningKey]:
+    """Create a data directory: identity key, operator token, case secret and config.
+
+    Refuses to replace an existing identity. The store is created when first opened.
+    """
+    data = DataDir(root)
+    if data.identity.exists():
+        raise ConfigError(f"{data.identity} already exists; refusing to replace an identity")
+    name = name.strip()
+    if not 0 < len(name) <= 100 or not name.isprintable():
+        raise ConfigError("the organisation name must be 1 to 100 printable characters")
+    if role not in ROLES:
+        raise ConfigError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o700)
+    key = SigningKey.generate()
+    save_key(data, key)
+    write_secret(data.token, new_token())
+    write_secret(data.case_secret, secrets.token_hex(32))
+    config = Config(
+        name=name, org_id=org_id_for(key.public_key).hex(), role=role, host=host, port=port
+    )
+    write_config(data, config)
+    return data, config, key

@@ -1,0 +1,89 @@
+"""The store's schema, as an ordered list of migrations.
+
+``PRAGMA user_version`` records how many migrations a store has had. A store with a higher
+version than this code knows was written by a newer hashbank and is refused, never guessed at.
+
+Only ``entries`` (and ``forks``, which hold signed evidence) are primary data. Every other table
+is derived from them and can be rebuilt by ``hashbank rebuild``.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: entries, the derived bank, revocations, feedback, forks, counters.
+    """
+    CREATE TABLE entries (
+        cursor       INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order, never reused
+        id           BLOB    NOT NULL UNIQUE,
+        author       BLOB    NOT NULL,
+        seq          INTEGER NOT NULL,
+        kind         INTEGER NOT NULL,
+        timestamp_ms INTEGER NOT NULL,
+        received_ms  INTEGER NOT NULL,
+        raw          BLOB    NOT NULL,                    -- exact signed bytes
+        erased       INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (author, seq)
+    );
+    CREATE INDEX entries_kind ON entries (kind, cursor);
+
+    CREATE TABLE heads (
+        author       BLOB PRIMARY KEY,
+        seq          INTEGER NOT NULL,
+        entry_id     BLOB    NOT NULL,
+        timestamp_ms INTEGER NOT NULL,
+        advanced_ms  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE items (
+        item_id      INTEGER PRIMARY KEY,
+        entry_cursor INTEGER NOT NULL,
+        idx          INTEGER NOT NULL,
+        signal_type  TEXT    NOT NULL,
+        value        BLOB    NOT NULL,
+        labels       TEXT    NOT NULL,  -- comma-separated; labels cannot contain commas
+        case_ref     BLOB,
+        expires_ms   INTEGER,
+        active       INTEGER NOT NULL,
+        UNIQUE (entry_cursor, idx)
+    );
+    CREATE INDEX items_value ON items (signal_type, value) WHERE active = 1;
+    CREATE INDEX items_case ON items (case_ref) WHERE case_ref IS NOT NULL;
+    CREATE INDEX items_expiry ON items (expires_ms) WHERE active = 1 AND expires_ms IS NOT NULL;
+
+    CREATE TABLE revocations (
+        target_id     BLOB    NOT NULL,
+        revoke_cursor INTEGER NOT NULL,
+        author        BLOB    NOT NULL,
+        items         TEXT,              -- comma-separated indexes; NULL = whole entry
+        reason        INTEGER NOT NULL,
+        PRIMARY KEY (target_id, revoke_cursor)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE feedback (
+        entry_cursor INTEGER PRIMARY KEY,
+        giver        BLOB    NOT NULL,
+        signal_type  TEXT    NOT NULL,
+        value        BLOB    NOT NULL,
+        verdict      INTEGER NOT NULL,
+        target_id    BLOB,
+        note         INTEGER NOT NULL
+    );
+    CREATE INDEX feedback_target ON feedback (target_id);
+    CREATE INDEX feedback_value ON feedback (signal_type, value);
+
+    CREATE TABLE forks (
+        author      BLOB PRIMARY KEY,
+        seq         INTEGER NOT NULL,
+        proof       BLOB    NOT NULL,
+        detected_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value BLOB
+    ) WITHOUT ROWID;
+    """,
+)
+
+DERIVED_TABLES = ("heads", "items", "revocations", "feedback")
+SCHEMA_VERSION = len(MIGRATIONS)

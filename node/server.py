@@ -1,0 +1,147 @@
+"""The aiohttp application: middlewares (errors, auth, request log) and the serving loop.
+
+Every error becomes a JSON body ``{"error": {"code", "message"}}`` here and only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from node import api
+from node.config import read_secret
+from node.errors import NodeError, UnauthenticatedError
+from node.service import Node
+from protocol.errors import ProtocolError
+
+log = logging.getLogger("hashbank.http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+TOKEN_KEY: web.AppKey[str] = web.AppKey("token", str)
+EXPIRY_SWEEP_S = 10.0
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return api.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def _slug(reason: str) -> str:
+    return reason.lower().replace(" ", "_").replace("-", "_")
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map every exception to a JSON error; a bug is a 500 that names nothing internal."""
+    try:
+        return await handler(request)
+    except ProtocolError as exc:
+        return error_response(400, exc.code, exc.message)
+    except NodeError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, _slug(exc.reason), exc.text or exc.reason)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error method=%s path=%s", request.method, request.path)
+        return error_response(500, "internal_error", "internal error; see the node's log")
+
+
+@web.middleware
+async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bearer-token check for every API route but the open ones (constant-time compare)."""
+    if request.path not in api.OPEN_PATHS and request.path.startswith("/v1/"):
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        expected = request.app[TOKEN_KEY]
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), expected.encode()
+        ):
+            raise UnauthenticatedError(
+                "missing or wrong bearer token (see operator.token in the node's data directory)"
+            )
+    return await handler(request)
+
+
+@web.middleware
+async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One structured line per request."""
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        log.info(
+            "request method=%s path=%s status=%d ms=%.1f peer=%s",
+            request.method,
+            request.path,
+            status,
+            (time.perf_counter() - start) * 1000,
+            request.remote,
+        )
+
+
+def make_app(node: Node, token: str) -> web.Application:
+    """The application for ``node``; the caller runs and cleans it up."""
+    app = web.Application(
+        middlewares=[request_log, errors, auth], client_max_size=node.config.max_body_bytes
+    )
+    app[api.NODE_KEY] = node
+    app[TOKEN_KEY] = token
+    api.add_routes(app)
+    app.cleanup_ctx.append(_upkeep(node))
+    return app
+
+
+def _upkeep(
+    node: Node,
+) -> Callable[[web.Application], contextlib.AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_sweep_expired(node))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx
+
+
+async def _sweep_expired(node: Node) -> None:
+    while True:
+        await asyncio.sleep(EXPIRY_SWEEP_S)
+        try:
+            if n := await node.expire():
+                log.info("expired items=%d", n)
+        except Exception:
+            log.exception("expiry sweep failed")
+
+
+async def serve(node: Node, *, host: str, port: int, ready: Callable[[str], None]) -> None:
+    """Serve until SIGINT or SIGTERM, then stop cleanly."""
+    token = read_secret(node.data.token)
+    runner = web.AppRunner(make_app(node, token), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0]
+    ready(f"http://{bound[0]}:{bound[1]}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await runner.cleanup()

@@ -1,0 +1,265 @@
+"""The node: its own feed, ingest of others' entries, matching and the views the API serves.
+
+All validity decisions are the protocol's (``protocol.entry``, ``protocol.feed``); this class
+sequences them against the store. One lock serialises writes, so the in-memory heads always
+equal the store's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from node import __version__, batch
+from node.clock import now_ms
+from node.config import Config, DataDir, load_case_secret, load_config, load_key
+from node.matcher import Match, Matcher, Query
+from node.store import Store, StoredEntry
+from protocol.body import Body
+from protocol.entry import Entry, decode_entry, sign_entry
+from protocol.errors import ForkError, ProtocolError
+from protocol.feed import (
+    FeedHead,
+    ForkProof,
+    KeyPolicy,
+    Placement,
+    SelfCertifying,
+    check_timestamp,
+    place,
+)
+from protocol.identity import OrgId, SigningKey, org_id_for
+from protocol.sync import HoldBack, Range
+
+log = logging.getLogger("hashbank.node")
+
+
+@dataclass
+class IngestReport:
+    """What became of a batch of incoming entries."""
+
+    stored: list[Entry] = field(default_factory=list)
+    duplicates: int = 0
+    held: int = 0
+    rejected: collections.Counter[str] = field(default_factory=collections.Counter)
+    forks: list[ForkProof] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+Listener = Callable[[Sequence[Entry]], None]
+
+
+class Node:
+    """One hashbank node, bound to its data directory and store."""
+
+    def __init__(
+        self, data: DataDir, config: Config, key: SigningKey, store: Store, org: OrgId
+    ) -> None:
+        self.data = data
+        self.config = config
+        self.key = key
+        self.case_secret = b""
+        self.store = store
+        self.org = org
+        self.policy: KeyPolicy = SelfCertifying()
+        self.matcher = Matcher()
+        self.heads: dict[bytes, FeedHead] = {}
+        self.forked: dict[bytes, int] = {}
+        self.holdback = HoldBack()
+        self.rejections: collections.Counter[str] = collections.Counter()
+        self.started = time.monotonic()
+        self._write_lock = asyncio.Lock()
+        self._listeners: list[Listener] = []
+
+    @classmethod
+    async def open(cls, data: DataDir, *, check: bool = True) -> Node:
+        """Open the node in ``data``: configuration, key, store, and in-memory state."""
+        data.require()
+        config = load_config(data)
+        key = load_key(data)
+        store = await Store.open(data.store, create=True, check=check)
+        org = OrgId(bytes.fromhex(config.org_id)) if config.org_id else org_id_for(key.public_key)
+        node = cls(data, config, key, store, org)
+        node.case_secret = load_case_secret(data)
+        try:
+            await node._load()
+        except BaseException:
+            await store.close()
+            raise
+        return node
+
+    async def _load(self) -> None:
+        self.heads = await self.store.heads()
+        self.forked = {a: seq for a, (seq, _, _) in (await self.store.forks()).items()}
+        await self.store.expire(now_ms())
+        await self.matcher.load(self.store)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with every batch of newly stored entries; returns unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    # --- our own feed ----------------------------------------------------------------------
+
+    async def publish(self, body: Body) -> Entry:
+        """Sign ``body`` as our next entry and store it; returns once it is durable."""
+        async with self._write_lock:
+            head = self.heads.get(self.org)
+            entry = sign_entry(
+                self.key,
+                author=self.org,
+                seq=head.seq + 1 if head else 1,
+                prev=head.entry_id if head else None,
+                timestamp_ms=max(now_ms(), head.timestamp_ms if head else 0),
+                body=body,
+            )
+            await self._commit([entry])
+        self._notify([entry])
+        return entry
+
+    # --- entries from elsewhere ------------------------------------------------------------
+
+    async def ingest(self, raws: Sequence[bytes], *, source: str) -> IngestReport:
+        """Validate and store entries from a peer or an import; never raises for bad entries."""
+        report = IngestReport()
+        decoded = await self._decode_all(raws, report)
+        async with self._write_lock:
+            accepted = await self._place_all(decoded, report)
+            if accepted:
+                await self._commit(accepted)
+                report.stored = accepted
+        for code, n in report.rejected.items():
+            self.rejections[code] += n
+        if report.rejected:
+            log.warning("rejected entries source=%s %s", source, dict(report.rejected))
+        if accepted:
+            self._notify(accepted)
+        return report
+
+    async def _decode_all(self, raws: Sequence[bytes], report: IngestReport) -> list[Entry]:
+        def work() -> list[Entry]:
+            out, now = [], now_ms()
+            for raw in raws:
+                try:
+                    entry = decode_entry(raw)
+                    self.policy.authorize(entry.header)
+                    check_timestamp(entry, now)
+                except ProtocolError as exc:
+                    report.rejected[exc.code] += 1
+                    if len(report.errors) < 10:
+                        report.errors.append(exc.message)
+                    continue
+                out.append(entry)
+            return out
+
+        # Verifying signatures is CPU work; big batches go to a thread so the loop keeps serving.
+        return await asyncio.to_thread(work) if len(raws) > 32 else work()
+
+    async def _place_all(self, entries: list[Entry], report: IngestReport) -> list[Entry]:
+        accepted: list[Entry] = []
+        heads = dict(self.heads)
+        for entry in sorted(entries, key=lambda e: (e.author, e.seq)):
+            for ready in await self._place_one(entry, heads, report):
+                accepted.append(ready)
+        return accepted
+
+    async def _place_one(
+        self, entry: Entry, heads: dict[bytes, FeedHead], report: IngestReport
+    ) -> list[Entry]:
+        """Place one entry; returns it and any held successors it releases."""
+        if entry.author in self.forked:
+            report.rejected["forked_author"] += 1
+            return []
+        try:
+            placement = await self._placement(entry, heads.get(entry.author))
+        except ForkError as exc:
+            if isinstance(exc.proof, ForkProof):
+                await self._record_fork(exc.proof)
+                report.forks.append(exc.proof)
+            return []
+        except ProtocolError as exc:
+            report.rejected[exc.code] += 1
+            return []
+        if placement is Placement.DUPLICATE:
+            report.duplicates += 1
+            return []
+        if placement is Placement.AHEAD:
+            report.held += int(self.holdback.hold(entry))
+            return []
+        heads[entry.author] = FeedHead.of(entry)
+        out = [entry]
+        for successor in self.holdback.release(entry.author, entry.seq + 1):
+            out += await self._place_one(successor, heads, report)
+        return out
+
+    async def _placement(self, entry: Entry, head: FeedHead | None) -> Placement:
+        stored = None
+        if head is not None and entry.seq <= head.seq:
+            row = await self.store.entry_at(entry.author, entry.seq)
+            if row is not None and row.id == entry.id:
+                return Placement.DUPLICATE
+            stored = decode_entry(row.raw) if row is not None else None
+        return place(entry, head, stored)
+
+    async def _record_fork(self, proof: ForkProof) -> None:
+        if await self.store.add_fork(proof.author, proof.seq, proof.encode(), now_ms()):
+            log.error("fork detected author=%s seq=%d", proof.author.hex(), proof.seq)
+        self.forked.setdefault(proof.author, proof.seq)
+
+    async def _commit(self, entries: list[Entry]) -> None:
+        ctx = await self.store.context_for(entries)
+        plan = batch.plan_batch(entries, ctx, now_ms())
+        await self.store.write(plan, ctx)
+        for entry in entries:
+            self.heads[entry.author] = FeedHead.of(entry)
+        self.matcher.apply(plan.activated, plan.deactivate)
+
+    def _notify(self, entries: Sequence[Entry]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(entries)
+            except Exception:  # a faulty listener must not undo a committed write
+                log.exception("listener failed")
+
+    # --- upkeep ----------------------------------------------------------------------------
+
+    async def expire(self) -> int:
+        """Deactivate expired items; returns how many."""
+        async with self._write_lock:
+            gone = await self.store.expire(now_ms())
+            self.matcher.apply([], gone)
+        return len(gone)
+
+    def gaps(self) -> list[Range]:
+        """Ranges to fetch so that held entries can be placed."""
+        return self.holdback.gaps({a: h.seq for a, h in self.heads.items()})
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def match(self, queries: Sequence[Query], threshold: int) -> list[list[Match]]:
+        return await self.matcher.match(self.store, queries, threshold)
+
+    async def entry(self, entry_id: bytes) -> StoredEntry | None:
+        return await self.store.entry_by_id(entry_id)
+
+    async def status(self) -> dict[str, object]:
+        counts = await self.store.counts()
+        return {
+            "node_id": str(self.key.public_key),
+            "org_id": self.org.hex(),
+            "name": self.config.name,
+            "role": self.config.role,
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "bank_digest": self.store.digest.value().hex(),
+            **counts,
+            "forks": [{"author": a.hex(), "seq": s} for a, s in sorted(self.forked.items())],
+            "rejected": dict(self.rejections),
+            "held": len(self.holdback),
+        }

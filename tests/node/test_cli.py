@@ -1,0 +1,128 @@
+"""The real ``hashbank`` command line against real node processes."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.nodes import ROOT, NodeProcess, make_data
+
+PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+
+
+def hashbank(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_init_creates_a_private_identity_and_refuses_to_overwrite_it(tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    first = hashbank("init", "--data", str(data), "--name", "Helpline A")
+    assert first.returncode == 0, first.stderr
+    assert "org id" in first.stdout
+    for name in ("identity.key", "operator.token", "case.secret"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
+    key_before = (data / "identity.key").read_text()
+    again = hashbank("init", "--data", str(data), "--name", "Helpline B")
+    assert again.returncode == 2
+    assert "refusing to replace an identity" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert (data / "identity.key").read_text() == key_before
+
+
+def test_commands_on_a_missing_data_directory_fail_clearly(tmp_path: Path) -> None:
+    for command in (["run"], ["status"], ["rebuild"]):
+        result = hashbank(*command, "--data", str(tmp_path / "nowhere"))
+        assert result.returncode == 2
+        assert "not a hashbank data directory" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_world_readable_key_is_refused(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "node")
+    data.identity.chmod(0o644)
+    result = hashbank("run", "--data", str(data.root), "--port", "0")
+    assert result.returncode == 2
+    assert "chmod 600" in result.stderr
+
+
+async def test_submit_match_revoke_export_import_rebuild(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "a")
+    node = await NodeProcess.start(data)
+    try:
+        url = ["--data", str(data.root), "--url", node.url]
+        hash_line = json.dumps(
+            {
+                "file": "x.jpg",
+                "pdq": PDQ,
+                "quality": 100,
+                "md5": MD5,
+                "sha256": "00" * 32,
+                "unreliable": False,
+            }
+        )
+        submitted = hashbank(
+            "submit", *url, "--case", "C-1", "--label", "ncii", "-", stdin=hash_line + "\n"
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        entry_id = json.loads(submitted.stdout)["entry_id"]
+        assert json.loads(submitted.stdout)["items"] == 3
+
+        matched = hashbank("match", *url, f"pdq:{PDQ}", f"md5:{MD5}", "md5:" + "11" * 16)
+        assert matched.returncode == 0, matched.stderr
+        lines = [json.loads(x) for x in matched.stdout.splitlines()]
+        assert [len(x["matches"]) for x in lines] == [1, 1, 0]
+        assert lines[0]["matches"][0]["entry_id"] == entry_id
+
+        revoked = hashbank("revoke", *url, entry_id, "--items", "0")
+        assert revoked.returncode == 0, revoked.stderr
+        assert hashbank("match", *url, f"pdq:{PDQ}").returncode == 3
+
+        bad = hashbank("revoke", *url, "ab" * 32)
+        assert bad.returncode == 1
+        assert "no entry" in bad.stderr
+
+        status = json.loads(hashbank("status", *url).stdout)
+        exported = hashbank("export", *url, "--out", str(tmp_path / "bank.jsonl"))
+        assert exported.returncode == 0, exported.stderr
+        assert "exported 2 entries" in exported.stderr
+    finally:
+        node.terminate()
+
+    restored_data = make_data(tmp_path / "b")
+    restored = await NodeProcess.start(restored_data)
+    try:
+        url_b = ["--data", str(restored_data.root), "--url", restored.url]
+        imported = hashbank("import", *url_b, str(tmp_path / "bank.jsonl"))
+        assert imported.returncode == 0, imported.stderr
+        assert json.loads(imported.stdout)["stored"] == 2
+        status_b = json.loads(hashbank("status", *url_b).stdout)
+        assert status_b["bank_digest"] == status["bank_digest"]
+        again = hashbank("export", *url_b, "--out", str(tmp_path / "again.jsonl"))
+        assert again.returncode == 0
+        assert (tmp_path / "again.jsonl").read_text() == (tmp_path / "bank.jsonl").read_text()
+        assert hashbank("rebuild", "--data", str(restored_data.root)).returncode == 2
+    finally:
+        restored.terminate()
+
+    rebuilt = hashbank("rebuild", "--data", str(restored_data.root))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads(rebuilt.stdout)["bank_digest_after"] == status["bank_digest"]
+
+
+def test_submit_refuses_malformed_hash_arguments(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "node")
+    result = hashbank("submit", "--data", str(data.root), "f8f8")
+    assert result.returncode == 2
+    assert "TYPE:HEX" in result.stderr

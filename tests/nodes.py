@@ -1,0 +1,136 @@
+"""Real nodes for tests: in-process (aiohttp on 127.0.0.1, port 0) or as child processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from node.config import DataDir, initialise, read_secret
+from node.server import make_app
+from node.service import Node
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_data(root: Path, name: str = "Test helpline", role: str = "publisher") -> DataDir:
+    """A fresh, initialised data directory."""
+    data, _, _ = initialise(root, name=name, role=role, port=0)
+    return data
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+
+
+@dataclass
+class RunningNode:
+    """A node served in this process; ``restart`` reopens it from the same directory."""
+
+    data: DataDir
+    node: Node
+    runner: web.AppRunner
+    url: str
+    token: str
+    session: aiohttp.ClientSession = field(repr=False)
+
+    @classmethod
+    async def start(cls, data: DataDir) -> RunningNode:
+        node = await Node.open(data)
+        token = read_secret(data.token)
+        runner = web.AppRunner(make_app(node, token), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        return cls(data, node, runner, f"http://{host}:{port}", token, aiohttp.ClientSession())
+
+    async def stop(self) -> None:
+        await self.session.close()
+        await self.runner.cleanup()
+        await self.node.close()
+
+    async def restart(self) -> RunningNode:
+        await self.stop()
+        return await RunningNode.start(self.data)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        doc: Any = None,
+        *,
+        raw: bytes | None = None,
+        token: str | None = "default",
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        hdrs = dict(headers or {})
+        if token == "default":
+            token = self.token
+        if token is not None:
+            hdrs["Authorization"] = f"Bearer {token}"
+        kwargs: dict[str, Any] = {"headers": hdrs}
+        if raw is not None:
+            kwargs["data"] = raw
+        elif doc is not None:
+            kwargs["json"] = doc
+        async with self.session.request(method, self.url + path, **kwargs) as resp:
+            text = await resp.text()
+            try:
+                body = await resp.json(content_type=None) if text else None
+            except ValueError:
+                body = text
+            return Response(resp.status, body)
+
+    async def post(self, path: str, doc: Any = None, **kw: Any) -> Response:
+        return await self.call("POST", path, doc, **kw)
+
+    async def get(self, path: str, **kw: Any) -> Response:
+        return await self.call("GET", path, **kw)
+
+
+@dataclass
+class NodeProcess:
+    """A node in a child process (``hashbank run``), for kill -9 and multi-process tests."""
+
+    data: DataDir
+    proc: subprocess.Popen[str]
+    url: str
+
+    @classmethod
+    async def start(cls, data: DataDir, *, timeout: float = 30.0) -> NodeProcess:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "node.cli", "run", "--data", str(data.root), "--port", "0"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout)
+        found = re.search(r"listening on (http://\S+)", line)
+        if not found:
+            proc.kill()
+            raise RuntimeError(f"node did not start: {line!r}")
+        return cls(data, proc, found.group(1))
+
+    def kill(self) -> None:
+        """``kill -9``: no cleanup, no flush, exactly what a crash looks like."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def terminate(self) -> int:
+        self.proc.terminate()
+        return self.proc.wait(timeout=30)
