@@ -31,6 +31,12 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/protocol.py
+	$(BIN)/python bench/propagation.py
+	$(BIN)/python bench/bootstrap.py
+	$(BIN)/python bench/match.py
+
+demo: $(STAMP)
+	$(BIN)/python -m node.demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

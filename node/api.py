@@ -24,6 +24,7 @@ from protocol.body import Kind
 from protocol.identity import parse_hex
 
 NODE_KEY: web.AppKey[Node] = web.AppKey("node", Node)
+GOSSIP_KEY: web.AppKey[Any] = web.AppKey("gossip")
 MAX_CHANGES = 1_000
 
 
@@ -51,7 +52,10 @@ def node_of(request: web.Request) -> Node:
 
 
 async def status(request: web.Request) -> web.Response:
-    return json_response(await node_of(request).status())
+    doc = await node_of(request).status()
+    if GOSSIP_KEY in request.app:
+        doc["peers"] = request.app[GOSSIP_KEY].status()
+    return json_response(doc)
 
 
 async def submit(request: web.Request) -> web.Response:

@@ -14,16 +14,27 @@ import base64
 import json
 import logging
 import sys
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from node import __version__
 from node.client import Client
-from node.config import ROLES, DataDir, initialise
+from node.config import (
+    ROLES,
+    DataDir,
+    PeerConfig,
+    initialise,
+    load_config,
+    load_key,
+    write_config,
+)
 from node.errors import ConfigError, NodeError
 from node.lock import DataLock
 from protocol.errors import ProtocolError
+from protocol.identity import PublicKey
 
 DEFAULT_DATA = ".hashbank"
 log = logging.getLogger("hashbank")
@@ -279,6 +290,45 @@ def _entry_chunks(stream: TextIO, size: int) -> Iterator[list[str]]:
         yield chunk
 
 
+# --- peers ---------------------------------------------------------------------------------
+
+
+def cmd_peers(args: argparse.Namespace) -> int:
+    data = DataDir(Path(args.data))
+    data.require()
+    config = load_config(data)
+    if args.action == "list":
+        for peer in config.peers:
+            print(f"{peer.node_id}  {peer.url}")
+        return 0
+    if args.action == "add":
+        if not args.url or not args.node_id:
+            raise UsageError("usage: hashbank peers add --data DIR URL NODE_ID")
+        peer = PeerConfig(_peer_url(args.url), str(PublicKey.from_text(args.node_id)))
+        if peer.node_id == str(load_key(data).public_key):
+            raise UsageError("that node id is this node's own")
+        others = tuple(p for p in config.peers if p.node_id != peer.node_id)
+        write_config(data, replace(config, peers=(*others, peer)))
+        print(f"added peer {peer.node_id} at {peer.url}")
+        return 0
+    target = args.url
+    if not target:
+        raise UsageError("usage: hashbank peers remove --data DIR NODE_ID|URL")
+    kept = tuple(p for p in config.peers if target not in (p.node_id, p.url))
+    if len(kept) == len(config.peers):
+        raise UsageError(f"no peer {target!r} in {data.config}")
+    write_config(data, replace(config, peers=kept))
+    print(f"removed peer {target}")
+    return 0
+
+
+def _peer_url(url: str) -> str:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise UsageError(f"peer URL must be http(s)://host:port, got {url!r}")
+    return url.rstrip("/")
+
+
 # --- parser --------------------------------------------------------------------------------
 
 
@@ -366,6 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("export", cmd_export, "write every stored entry as JSON lines", client=True)
     p.add_argument("--out", help="file to write (default: stdout)")
+
+    p = command("peers", cmd_peers, "list, add or remove peers (a running node picks it up)")
+    p.add_argument("action", choices=["list", "add", "remove"])
+    p.add_argument("url", nargs="?", help="peer URL (add), or its node id or URL (remove)")
+    p.add_argument("node_id", nargs="?", help="the peer's node id (add)")
 
     p = command("import", cmd_import, "load exported JSON lines of signed entries", client=True)
     p.add_argument("file", help="file to read, or - for stdin")

@@ -22,3 +22,4 @@ def setup_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
     # aiohttp's own access log would duplicate ours.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)

@@ -18,6 +18,8 @@ from aiohttp import web
 from node import api
 from node.config import read_secret
 from node.errors import NodeError, UnauthenticatedError
+from node.gossip import Gossip
+from node.peer_api import make_peer_app
 from node.service import Node
 from protocol.errors import ProtocolError
 
@@ -25,6 +27,8 @@ log = logging.getLogger("hashbank.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_KEY: web.AppKey[str] = web.AppKey("token", str)
 EXPIRY_SWEEP_S = 10.0
+# Protocol errors are the client's fault (4xx); these codes have a more precise status.
+PROTOCOL_STATUS = {"auth_failed": 401, "too_large": 413}
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -41,7 +45,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ProtocolError as exc:
-        return error_response(400, exc.code, exc.message)
+        return error_response(PROTOCOL_STATUS.get(exc.code, 400), exc.code, exc.message)
     except NodeError as exc:
         return error_response(exc.status, exc.code, exc.message)
     except web.HTTPException as exc:
@@ -58,7 +62,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer-token check for every API route but the open ones (constant-time compare)."""
-    if request.path not in api.OPEN_PATHS and request.path.startswith("/v1/"):
+    # Peer routes authenticate by request signature instead (node.peer_api).
+    if (
+        request.path not in api.OPEN_PATHS
+        and request.path.startswith("/v1/")
+        and not request.path.startswith("/v1/peer/")
+    ):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         expected = request.app[TOKEN_KEY]
@@ -92,29 +101,34 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def make_app(node: Node, token: str) -> web.Application:
-    """The application for ``node``; the caller runs and cleans it up."""
+    """The application for ``node``, with gossip; the caller runs and cleans it up."""
     app = web.Application(
         middlewares=[request_log, errors, auth], client_max_size=node.config.max_body_bytes
     )
     app[api.NODE_KEY] = node
     app[TOKEN_KEY] = token
+    # Gossip is created here but started with the app, so peer routes can reach it from the
+    # first request on.
+    gossip = Gossip(node)
+    app[api.GOSSIP_KEY] = gossip
     api.add_routes(app)
-    app.cleanup_ctx.append(_upkeep(node))
+    app.add_subapp(
+        "/v1/peer/", make_peer_app(node, accept=gossip.accepts, want_sync=gossip.want_sync)
+    )
+    app.cleanup_ctx.append(_upkeep)
     return app
 
 
-def _upkeep(
-    node: Node,
-) -> Callable[[web.Application], contextlib.AbstractAsyncContextManager[None]]:
-    @contextlib.asynccontextmanager
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_sweep_expired(node))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return ctx
+async def _upkeep(app: web.Application) -> AsyncIterator[None]:
+    """Gossip and the expiry sweep run exactly as long as the application."""
+    gossip: Gossip = app[api.GOSSIP_KEY]
+    await gossip.start()
+    task = asyncio.create_task(_sweep_expired(app[api.NODE_KEY]))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await gossip.stop()
 
 
 async def _sweep_expired(node: Node) -> None:

@@ -49,7 +49,8 @@ class IngestReport:
     errors: list[str] = field(default_factory=list)
 
 
-Listener = Callable[[Sequence[Entry]], None]
+Listener = Callable[[Sequence[Entry], str | None], None]
+ForkListener = Callable[[ForkProof, str | None], None]
 
 
 class Node:
@@ -73,6 +74,7 @@ class Node:
         self.started = time.monotonic()
         self._write_lock = asyncio.Lock()
         self._listeners: list[Listener] = []
+        self._fork_listeners: list[ForkListener] = []
 
     @classmethod
     async def open(cls, data: DataDir, *, check: bool = True) -> Node:
@@ -101,9 +103,17 @@ class Node:
         await self.store.close()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener`` with every batch of newly stored entries; returns unsubscribe."""
+        """Call ``listener(entries, source)`` for every batch newly stored; returns unsubscribe.
+
+        ``source`` is the peer's node id the entries came from, or None (ours, an import).
+        """
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    def subscribe_forks(self, listener: ForkListener) -> Callable[[], None]:
+        """Call ``listener(proof, source)`` for every newly recorded fork proof."""
+        self._fork_listeners.append(listener)
+        return lambda: self._fork_listeners.remove(listener)
 
     # --- our own feed ----------------------------------------------------------------------
 
@@ -120,7 +130,7 @@ class Node:
                 body=body,
             )
             await self._commit([entry])
-        self._notify([entry])
+        self._notify([entry], None)
         return entry
 
     # --- entries from elsewhere ------------------------------------------------------------
@@ -139,7 +149,7 @@ class Node:
         if report.rejected:
             log.warning("rejected entries source=%s %s", source, dict(report.rejected))
         if accepted:
-            self._notify(accepted)
+            self._notify(accepted, source)
         return report
 
     async def _decode_all(self, raws: Sequence[bytes], report: IngestReport) -> list[Entry]:
@@ -180,7 +190,7 @@ class Node:
             placement = await self._placement(entry, heads.get(entry.author))
         except ForkError as exc:
             if isinstance(exc.proof, ForkProof):
-                await self._record_fork(exc.proof)
+                await self.record_fork(exc.proof)
                 report.forks.append(exc.proof)
             return []
         except ProtocolError as exc:
@@ -207,10 +217,18 @@ class Node:
             stored = decode_entry(row.raw) if row is not None else None
         return place(entry, head, stored)
 
-    async def _record_fork(self, proof: ForkProof) -> None:
-        if await self.store.add_fork(proof.author, proof.seq, proof.encode(), now_ms()):
-            log.error("fork detected author=%s seq=%d", proof.author.hex(), proof.seq)
+    async def record_fork(self, proof: ForkProof, source: str | None = None) -> bool:
+        """Store a (verified) fork proof and stop accepting the author; True if it is new."""
         self.forked.setdefault(proof.author, proof.seq)
+        if not await self.store.add_fork(proof.author, proof.seq, proof.encode(), now_ms()):
+            return False
+        log.error("fork author=%s seq=%d source=%s", proof.author.hex(), proof.seq, source)
+        for listener in list(self._fork_listeners):
+            try:
+                listener(proof, source)
+            except Exception:
+                log.exception("fork listener failed")
+        return True
 
     async def _commit(self, entries: list[Entry]) -> None:
         ctx = await self.store.context_for(entries)
@@ -220,10 +238,10 @@ class Node:
             self.heads[entry.author] = FeedHead.of(entry)
         self.matcher.apply(plan.activated, plan.deactivate)
 
-    def _notify(self, entries: Sequence[Entry]) -> None:
+    def _notify(self, entries: Sequence[Entry], source: str | None) -> None:
         for listener in list(self._listeners):
             try:
-                listener(entries)
+                listener(entries, source)
             except Exception:  # a faulty listener must not undo a committed write
                 log.exception("listener failed")
 

@@ -8,14 +8,23 @@ import re
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from node.config import DataDir, initialise, read_secret
+from node.config import (
+    DataDir,
+    PeerConfig,
+    initialise,
+    load_config,
+    load_key,
+    read_secret,
+    write_config,
+)
 from node.server import make_app
 from node.service import Node
 
@@ -108,10 +117,51 @@ class NodeProcess:
     proc: subprocess.Popen[str]
     url: str
 
+    @property
+    def node_id(self) -> str:
+        return str(load_key(self.data).public_key)
+
+    @property
+    def org(self) -> str:
+        return load_config(self.data).org_id
+
+    @property
+    def token(self) -> str:
+        return read_secret(self.data.token)
+
+    async def call(self, method: str, path: str, doc: Any = None) -> Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, self.url + path, json=doc, headers=headers) as resp,
+        ):
+            return Response(resp.status, await resp.json(content_type=None))
+
+    async def status(self) -> dict[str, Any]:
+        response = await self.call("GET", "/v1/status")
+        assert response.status == 200, response.body
+        return dict(response.body)
+
+    def set_peers(self, peers: list[NodeProcess]) -> None:
+        """Rewrite the peer list; the running node picks it up within a second or so."""
+        config = load_config(self.data)
+        write_config(
+            self.data, replace(config, peers=tuple(PeerConfig(p.url, p.node_id) for p in peers))
+        )
+
     @classmethod
-    async def start(cls, data: DataDir, *, timeout: float = 30.0) -> NodeProcess:
+    async def start(cls, data: DataDir, *, timeout: float = 30.0, port: int = 0) -> NodeProcess:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "run", "--data", str(data.root), "--port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "node.cli",
+                "run",
+                "--data",
+                str(data.root),
+                "--port",
+                str(port),
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -134,3 +184,30 @@ class NodeProcess:
     def terminate(self) -> int:
         self.proc.terminate()
         return self.proc.wait(timeout=30)
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, what: str = "condition"
+) -> None:
+    """Poll ``predicate`` until it holds, failing the test after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def start_nodes(root: Path, count: int, prefix: str = "n") -> list[NodeProcess]:
+    """``count`` fresh nodes in child processes, started concurrently."""
+    datas = [make_data(root / f"{prefix}{i}", name=f"Helpline {prefix}{i}") for i in range(count)]
+    return list(await asyncio.gather(*(NodeProcess.start(d) for d in datas)))
+
+
+def connect(nodes: list[NodeProcess], edges: list[tuple[int, int]]) -> None:
+    """Make each edge a two-way peering."""
+    peers: dict[int, list[NodeProcess]] = {i: [] for i in range(len(nodes))}
+    for a, b in edges:
+        peers[a].append(nodes[b])
+        peers[b].append(nodes[a])
+    for i, node in enumerate(nodes):
+        node.set_peers(peers[i])
