@@ -43,6 +43,8 @@ class Context:
     next_cursor: int
     next_item_id: int
     digest: BankDigest
+    # Entry ids that revokes in this batch aim at: only those adds need item references.
+    targets: set[bytes] = field(default_factory=set)
     stored_adds: dict[bytes, StoredAdd] = field(default_factory=dict)
     # target entry id -> [(revoking author, items or None)] already in the store
     revocations: dict[bytes, list[tuple[bytes, tuple[int, ...] | None]]] = field(
@@ -117,12 +119,14 @@ def _plan_add(
     entry: Entry, body: AddBody, cursor: int, ctx: Context, plan: Plan, now_ms: int
 ) -> None:
     gone = withdrawn(entry.author, ctx.revocations.get(entry.id, ()))
-    refs = []
+    author, entry_id, first_id = entry.author, entry.id, ctx.next_item_id
+    ctx.next_item_id += len(body.items)
+    # The hot loop of bulk sync: one tuple per item and a digest term per active item.
+    rows, activated, total, count = plan.items, plan.activated, 0, 0
     for idx, item in enumerate(body.items):
-        item_id = ctx.next_item_id
-        ctx.next_item_id += 1
+        item_id = first_id + idx
         active = gone is not None and idx not in gone and is_live(item, now_ms)
-        plan.items.append(
+        rows.append(
             (
                 item_id,
                 cursor,
@@ -136,11 +140,21 @@ def _plan_add(
             )
         )
         if active:
-            ctx.digest.add(item_digest(item.signal_type, item.value, entry.author, entry.id, idx))
-            plan.activated.append((item_id, item.signal_type, item.value))
-            refs.append(ItemRef(item_id, cursor, idx, item.signal_type, item.value))
-    # A later revoke in this same batch must see these items.
-    ctx.stored_adds[entry.id] = StoredAdd(cursor, entry.id, entry.author, tuple(refs))
+            total += item_digest(item.signal_type, item.value, author, entry_id, idx)
+            count += 1
+            activated.append((item_id, item.signal_type, item.value))
+    ctx.digest.add_many(count, total)
+    if entry_id in ctx.targets:  # a revoke later in this batch will look for these items
+        ctx.stored_adds[entry_id] = StoredAdd(
+            cursor,
+            entry_id,
+            author,
+            tuple(
+                ItemRef(first_id + i, cursor, i, it.signal_type, it.value)
+                for i, it in enumerate(body.items)
+                if gone is not None and i not in gone and is_live(it, now_ms)
+            ),
+        )
 
 
 def _plan_revoke(entry: Entry, body: RevokeBody, cursor: int, ctx: Context, plan: Plan) -> None:

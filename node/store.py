@@ -19,7 +19,7 @@ import numpy as np
 
 from node import batch
 from node.errors import StoreError
-from node.migrations import DERIVED_TABLES, MIGRATIONS, SCHEMA_VERSION
+from node.migrations import DERIVED_TABLES, MIGRATIONS, SCHEMA_VERSION, statements
 from protocol.bank import BankDigest, item_digest
 from protocol.entry import Entry
 from protocol.feed import FeedHead
@@ -131,7 +131,7 @@ class Store:
         for number in range(version, SCHEMA_VERSION):
             await self._db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in _statements(MIGRATIONS[number]):
+                for statement in statements(MIGRATIONS[number]):
                     await self._db.execute(statement)
                 await self._db.execute(f"PRAGMA user_version = {number + 1}")
                 await self._db.execute("COMMIT")
@@ -188,6 +188,7 @@ class Store:
             self._next_cursor, self._next_item_id, BankDigest(self.digest.count, self.digest.total)
         )
         targets = sorted(batch.revoke_targets(entries))
+        ctx.targets = set(targets)
         rows = await self._in(
             "SELECT cursor, id, author FROM entries WHERE kind = 1 AND id IN ({})", targets
         )
@@ -402,9 +403,3 @@ class Store:
             raise
         self._next_item_id = 1
         self.digest = BankDigest()
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration script into statements, dropping ``--`` comments first."""
-    lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

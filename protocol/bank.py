@@ -37,7 +37,8 @@ class ActiveItem:
 
 def item_digest(signal_type: str, value: bytes, author: bytes, entry_id: bytes, index: int) -> int:
     """The 256-bit integer an active item contributes to the bank digest."""
-    encoded = wire.encode([signal_type, value, author, entry_id, index])
+    # Hot path (once per item stored): the fields are validated, so skip the model walk.
+    encoded = wire.encode_known([signal_type, value, author, entry_id, index])
     return int.from_bytes(hashlib.sha256(encoded).digest(), "big")
 
 
@@ -55,6 +56,11 @@ class BankDigest:
     def add(self, digest: int) -> None:
         self.count += 1
         self.total = (self.total + digest) % _MOD
+
+    def add_many(self, count: int, digest_sum: int) -> None:
+        """Add ``count`` members whose digests sum to ``digest_sum``."""
+        self.count += count
+        self.total = (self.total + digest_sum) % _MOD
 
     def remove(self, digest: int) -> None:
         self.count -= 1

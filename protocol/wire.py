@@ -44,6 +44,11 @@ def encode(value: Value) -> bytes:
     return _pack(value)
 
 
+def encode_known(value: Value) -> bytes:
+    """Encode a value built only from already-validated fields (skips the model walk)."""
+    return _pack(value)
+
+
 def _pack(value: Value) -> bytes:
     try:
         out: bytes = _PACKER.pack(value)

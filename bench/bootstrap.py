@@ -1,0 +1,196 @@
+"""Bootstrap: a fresh node syncing a whole bank from one peer, against this machine's limits.
+
+Run: ``python bench/bootstrap.py [--hashes 1000000] [--singles 100000] [--json]``
+
+Two banks: ``--hashes`` hashes in entries of 1,000 items, and ``--singles`` single-hash
+entries. For each, a source node holding the bank and a fresh sink node peered with it run as
+separate processes; the figure is the time from the sink's start until it holds every entry
+(its process start-up is measured and reported apart). The same run measures the raw limits:
+PyNaCl Ed25519 verifies/s on these entries, and SQLite's insert rate for the same entry and
+item rows (same schema, WAL, synchronous=FULL, same batch size). Target: >= 50% of the lower
+limit; the 1M-hash bootstrap in under 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import socket
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp  # noqa: E402
+import nacl.signing  # noqa: E402
+
+from node.config import DataDir, PeerConfig, initialise, load_config, write_config  # noqa: E402
+from node.migrations import MIGRATIONS, statements  # noqa: E402
+from node.service import Node  # noqa: E402
+from protocol.body import AddBody, HashItem  # noqa: E402
+from protocol.entry import Entry, sign_entry  # noqa: E402
+from protocol.identity import Context, SigningKey, org_id_for  # noqa: E402
+
+T0 = 1_760_000_000_000
+BATCH = 500  # entries per sync request, as the node's PullSync uses
+
+
+def make_bank(authors: int, per_author: int, items: int) -> list[Entry]:
+    """``authors`` feeds of ``per_author`` entries holding ``items`` distinct hashes each."""
+    out, counter = [], 0
+    for a in range(authors):
+        key = SigningKey(a.to_bytes(4, "big") + bytes(28))
+        org, prev = org_id_for(key.public_key), None
+        for seq in range(1, per_author + 1):
+            batch = []
+            for _ in range(items):
+                counter += 1
+                batch.append(HashItem("pdq", counter.to_bytes(32, "big"), ("ncii",)))
+            entry = sign_entry(key, author=org, seq=seq, prev=prev, timestamp_ms=T0 + seq,
+                               body=AddBody(tuple(batch)))
+            out.append(entry)
+            prev = entry.id
+    return out
+
+
+def verify_rate(entries: list[Entry]) -> float:
+    """Raw PyNaCl verifies/s over (a sample of) these entries' signatures."""
+    sample = entries[: min(len(entries), 5000)]
+    keys = {e.header.key: nacl.signing.VerifyKey(e.header.key) for e in sample}
+    pairs = [(keys[e.header.key], Context.ENTRY.value + e.header_bytes, e.signature)
+             for e in sample]
+    start = time.perf_counter()
+    for verifier, message, signature in pairs:
+        verifier.verify(message, signature)
+    return len(pairs) / (time.perf_counter() - start)
+
+
+def sqlite_rate(entries: list[Entry], path: Path) -> float:
+    """Raw SQLite entries/s for the same entry and item rows, batch by batch."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    for statement in statements(MIGRATIONS[0]):
+        db.execute(statement)
+    rows, items, item_id = [], [], 0
+    for cursor, e in enumerate(entries, 1):
+        rows.append((cursor, e.id, e.author, e.seq, 1, e.header.timestamp_ms, 0, e.raw, 0))
+        assert isinstance(e.body, AddBody)
+        for idx, it in enumerate(e.body.items):
+            item_id += 1
+            items.append((item_id, cursor, idx, it.signal_type, it.value, "ncii", None, None, 1))
+    per_entry = len(items) // len(rows)
+    start = time.perf_counter()
+    for b in range(0, len(rows), BATCH):
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?)", rows[b : b + BATCH])
+        db.executemany("INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?)",
+                       items[b * per_entry : (b + BATCH) * per_entry])
+        db.execute("COMMIT")
+    seconds = time.perf_counter() - start
+    db.close()
+    return len(rows) / seconds
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def start(data: DataDir, port: int) -> tuple[asyncio.subprocess.Process, float]:
+    started = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "node.cli", "run", "--data", str(data.root), "--port", str(port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    if not re.search(r"listening on", (await proc.stdout.readline()).decode()):
+        raise SystemExit("node did not start")
+    return proc, time.perf_counter() - started
+
+
+async def bootstrap(root: Path, entries: list[Entry]) -> dict[str, float]:
+    src_data, _, src_key = initialise(root / "source", name="source", port=0)
+    sink_data, _, sink_key = initialise(root / "sink", name="sink", port=0)
+    src_port, sink_port = free_port(), free_port()
+    node = await Node.open(src_data)
+    for b in range(0, len(entries), 200):
+        await node.ingest([e.raw for e in entries[b : b + 200]], source="setup")
+    await node.close()
+    for data, port, other in ((src_data, sink_port, sink_key), (sink_data, src_port, src_key)):
+        peer = PeerConfig(f"http://127.0.0.1:{port}", str(other.public_key))
+        write_config(data, replace(load_config(data), peers=(peer,)))
+    source, _ = await start(src_data, src_port)
+    t0 = time.perf_counter()
+    sink, startup = await start(sink_data, sink_port)
+    try:
+        async with aiohttp.ClientSession() as http:
+            while True:
+                async with http.get(f"http://127.0.0.1:{sink_port}/v1/status") as r:
+                    if (await r.json())["entries"] == len(entries):
+                        break
+                await asyncio.sleep(0.05)
+        total = time.perf_counter() - t0
+    finally:
+        for proc in (source, sink):
+            proc.terminate()
+            await proc.wait()
+    return {"seconds": total, "startup_s": startup, "sync_s": total - startup}
+
+
+async def measure(name: str, entries: list[Entry], root: Path) -> dict[str, Any]:
+    items = sum(len(e.body.items) for e in entries if isinstance(e.body, AddBody))
+    verify = verify_rate(entries)
+    sqlite = sqlite_rate(entries, root / f"raw-{name}.sqlite")
+    run = await bootstrap(root / name, entries)
+    limit = min(verify, sqlite)
+    rate = len(entries) / run["sync_s"]
+    return {
+        "entries": len(entries), "hashes": items, **run,
+        "entries_per_s": rate, "hashes_per_s": items / run["sync_s"],
+        "raw_verify_entries_per_s": verify, "raw_sqlite_entries_per_s": sqlite,
+        "lower_limit_entries_per_s": limit, "fraction_of_limit": rate / limit,
+    }
+
+
+async def main_async(hashes: int, singles: int) -> dict[str, Any]:
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="hb-boot-") as tmp:
+        if hashes:
+            out["bulk"] = await measure("bulk", make_bank(1, hashes // 1000, 1000), Path(tmp))
+        if singles:
+            out["singles"] = await measure("singles", make_bank(100, singles // 100, 1),
+                                           Path(tmp))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--hashes", type=int, default=1_000_000)
+    parser.add_argument("--singles", type=int, default=100_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args.hashes, args.singles))
+    if args.json:
+        print(json.dumps(results))
+        return
+    for name, r in results.items():
+        print(f"{name}: {r['entries']:,} entries, {r['hashes']:,} hashes")
+        print(f"  sink start-up {r['startup_s']:.1f} s, sync {r['sync_s']:.1f} s "
+              f"(total {r['seconds']:.1f} s)")
+        print(f"  {r['entries_per_s']:,.0f} entries/s, {r['hashes_per_s']:,.0f} hashes/s")
+        print(f"  raw limits: Ed25519 verify {r['raw_verify_entries_per_s']:,.0f}/s, SQLite "
+              f"insert {r['raw_sqlite_entries_per_s']:,.0f} entries/s")
+        print(f"  fraction of the lower limit: {r['fraction_of_limit']:.2f} (target >= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
