@@ -28,15 +28,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp  # noqa: E402
-import nacl.signing  # noqa: E402
+import aiohttp
+import nacl.signing
 
-from node.config import DataDir, PeerConfig, initialise, load_config, write_config  # noqa: E402
-from node.migrations import MIGRATIONS, statements  # noqa: E402
-from node.service import Node  # noqa: E402
-from protocol.body import AddBody, HashItem  # noqa: E402
-from protocol.entry import Entry, sign_entry  # noqa: E402
-from protocol.identity import Context, SigningKey, org_id_for  # noqa: E402
+from node.config import DataDir, PeerConfig, initialise, load_config, write_config
+from node.migrations import MIGRATIONS, statements
+from node.service import Node
+from protocol.body import AddBody, HashItem
+from protocol.entry import Entry, sign_entry
+from protocol.identity import Context, SigningKey, org_id_for
 
 T0 = 1_760_000_000_000
 BATCH = 500  # entries per sync request, as the node's PullSync uses
@@ -53,8 +53,14 @@ def make_bank(authors: int, per_author: int, items: int) -> list[Entry]:
             for _ in range(items):
                 counter += 1
                 batch.append(HashItem("pdq", counter.to_bytes(32, "big"), ("ncii",)))
-            entry = sign_entry(key, author=org, seq=seq, prev=prev, timestamp_ms=T0 + seq,
-                               body=AddBody(tuple(batch)))
+            entry = sign_entry(
+                key,
+                author=org,
+                seq=seq,
+                prev=prev,
+                timestamp_ms=T0 + seq,
+                body=AddBody(tuple(batch)),
+            )
             out.append(entry)
             prev = entry.id
     return out
@@ -64,8 +70,9 @@ def verify_rate(entries: list[Entry]) -> float:
     """Raw PyNaCl verifies/s over (a sample of) these entries' signatures."""
     sample = entries[: min(len(entries), 5000)]
     keys = {e.header.key: nacl.signing.VerifyKey(e.header.key) for e in sample}
-    pairs = [(keys[e.header.key], Context.ENTRY.value + e.header_bytes, e.signature)
-             for e in sample]
+    pairs = [
+        (keys[e.header.key], Context.ENTRY.value + e.header_bytes, e.signature) for e in sample
+    ]
     start = time.perf_counter()
     for verifier, message, signature in pairs:
         verifier.verify(message, signature)
@@ -91,8 +98,10 @@ def sqlite_rate(entries: list[Entry], path: Path) -> float:
     for b in range(0, len(rows), BATCH):
         db.execute("BEGIN IMMEDIATE")
         db.executemany("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?)", rows[b : b + BATCH])
-        db.executemany("INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?)",
-                       items[b * per_entry : (b + BATCH) * per_entry])
+        db.executemany(
+            "INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?)",
+            items[b * per_entry : (b + BATCH) * per_entry],
+        )
         db.execute("COMMIT")
     seconds = time.perf_counter() - start
     db.close()
@@ -108,8 +117,16 @@ def free_port() -> int:
 async def start(data: DataDir, port: int) -> tuple[asyncio.subprocess.Process, float]:
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "node.cli", "run", "--data", str(data.root), "--port", str(port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "node.cli",
+        "run",
+        "--data",
+        str(data.root),
+        "--port",
+        str(port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     assert proc.stdout is not None
     if not re.search(r"listening on", (await proc.stdout.readline()).decode()):
@@ -154,10 +171,15 @@ async def measure(name: str, entries: list[Entry], root: Path) -> dict[str, Any]
     limit = min(verify, sqlite)
     rate = len(entries) / run["sync_s"]
     return {
-        "entries": len(entries), "hashes": items, **run,
-        "entries_per_s": rate, "hashes_per_s": items / run["sync_s"],
-        "raw_verify_entries_per_s": verify, "raw_sqlite_entries_per_s": sqlite,
-        "lower_limit_entries_per_s": limit, "fraction_of_limit": rate / limit,
+        "entries": len(entries),
+        "hashes": items,
+        **run,
+        "entries_per_s": rate,
+        "hashes_per_s": items / run["sync_s"],
+        "raw_verify_entries_per_s": verify,
+        "raw_sqlite_entries_per_s": sqlite,
+        "lower_limit_entries_per_s": limit,
+        "fraction_of_limit": rate / limit,
     }
 
 
@@ -167,8 +189,7 @@ async def main_async(hashes: int, singles: int) -> dict[str, Any]:
         if hashes:
             out["bulk"] = await measure("bulk", make_bank(1, hashes // 1000, 1000), Path(tmp))
         if singles:
-            out["singles"] = await measure("singles", make_bank(100, singles // 100, 1),
-                                           Path(tmp))
+            out["singles"] = await measure("singles", make_bank(100, singles // 100, 1), Path(tmp))
     return out
 
 
@@ -184,11 +205,15 @@ def main() -> None:
         return
     for name, r in results.items():
         print(f"{name}: {r['entries']:,} entries, {r['hashes']:,} hashes")
-        print(f"  sink start-up {r['startup_s']:.1f} s, sync {r['sync_s']:.1f} s "
-              f"(total {r['seconds']:.1f} s)")
+        print(
+            f"  sink start-up {r['startup_s']:.1f} s, sync {r['sync_s']:.1f} s "
+            f"(total {r['seconds']:.1f} s)"
+        )
         print(f"  {r['entries_per_s']:,.0f} entries/s, {r['hashes_per_s']:,.0f} hashes/s")
-        print(f"  raw limits: Ed25519 verify {r['raw_verify_entries_per_s']:,.0f}/s, SQLite "
-              f"insert {r['raw_sqlite_entries_per_s']:,.0f} entries/s")
+        print(
+            f"  raw limits: Ed25519 verify {r['raw_verify_entries_per_s']:,.0f}/s, SQLite "
+            f"insert {r['raw_sqlite_entries_per_s']:,.0f} entries/s"
+        )
         print(f"  fraction of the lower limit: {r['fraction_of_limit']:.2f} (target >= 0.5)")
 
 

@@ -27,7 +27,7 @@ class DemoNode:
         self.name = name
         self.data, _, key = initialise(root / name, name=f"Helpline {name}", port=0)
         self.node_id = str(key.public_key)
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "node.cli", "run", "--data", str(self.data.root)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -84,8 +84,14 @@ def main() -> None:
             c.peer_with(b)
             print("peered as a line: A — B — C (A and C are not peers)")
             time.sleep(1.5)  # config reload
-            entry = a.call("/v1/hashes", {"items": [{"signal_type": "pdq", "value": PDQ,
-                                                     "labels": ["ncii"], "case": "DEMO-1"}]})
+            entry = a.call(
+                "/v1/hashes",
+                {
+                    "items": [
+                        {"signal_type": "pdq", "value": PDQ, "labels": ["ncii"], "case": "DEMO-1"}
+                    ]
+                },
+            )
             print(f"A published entry {entry['entry_id'][:16]}… (one PDQ hash)")
             took = wait_for([b, c], 1, "the hash at B and C")
             print(f"B and C match it ({took * 1000:.0f} ms); C verified A's signature itself")

@@ -48,7 +48,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     -- Exact-match lookups only; PDQ is matched by the in-memory index, and leaving its
     -- random 32-byte values out of this B-tree is most of the cost of a bulk sync.
-    CREATE INDEX items_exact ON items (signal_type, value) WHERE active = 1 AND signal_type != 'pdq';
+    CREATE INDEX items_exact ON items (signal_type, value)
+        WHERE active = 1 AND signal_type != 'pdq';
     CREATE INDEX items_case ON items (case_ref) WHERE case_ref IS NOT NULL;
     CREATE INDEX items_expiry ON items (expires_ms) WHERE active = 1 AND expires_ms IS NOT NULL;
 
