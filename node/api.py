@@ -6,12 +6,14 @@ raise errors; ``node.server`` turns every error into a 4xx JSON body in one plac
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 from aiohttp import web
 
 from node import views
+from node.charter_files import summary
 from node.errors import (
     BadRequestError,
     ConflictError,
@@ -21,6 +23,7 @@ from node.errors import (
 )
 from node.service import Node
 from protocol.body import Kind
+from protocol.errors import CharterError
 from protocol.identity import parse_hex
 
 NODE_KEY: web.AppKey[Node] = web.AppKey("node", Node)
@@ -183,6 +186,47 @@ async def forks(request: web.Request) -> web.Response:
     )
 
 
+async def get_charter(request: web.Request) -> web.Response:
+    node = node_of(request)
+    latest = node.charters.latest
+    if latest is None:
+        return json_response({"charter": None, "raw": None, "members": [], "history": []})
+    heads = {a: h.seq for a, h in node.heads.items()}
+    chain = node.charters.chain
+    assert chain is not None
+    doc = summary(latest, heads)
+    doc["raw"] = base64.b64encode(latest.encode()).decode()
+    doc["history"] = [
+        {
+            "version": c.number,
+            "id": c.id.hex(),
+            "effective_ms": c.body.effective_ms,
+            "signatures": len(c.signatures),
+        }
+        for c in chain.versions
+    ]
+    doc["forks"] = [
+        {"version": n, "proof": proof.hex(), "detected_ms": when}
+        for n, proof, when in await node.store.charter_forks()
+    ]
+    return json_response(doc)
+
+
+async def post_charter(request: web.Request) -> web.Response:
+    doc = await read_json(request)
+    text = doc.get("charter") if isinstance(doc, dict) else None
+    if not isinstance(text, str):
+        raise BadRequestError('expected {"charter": "<base64 of a charter>"}')
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise BadRequestError("charter is not valid base64") from None
+    report = await node_of(request).charters.adopt(raw)
+    if not report.appended and not report.known:
+        raise CharterError("; ".join(report.errors) or f"charter refused: {dict(report.rejected)}")
+    return json_response({"adopted": report.appended, "known": report.known, "forks": report.forks})
+
+
 def add_routes(app: web.Application) -> None:
     """Register the API routes; ``/v1/status`` is open, the rest need the bearer token."""
     app.router.add_get("/v1/status", status)
@@ -194,6 +238,17 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/entries/{entry_id}", entry)
     app.router.add_post("/v1/entries", import_entries)
     app.router.add_get("/v1/forks", forks)
+    # Platforms as subscribing peers (issue 7). Imported here: those modules import this one.
+    from node import feedback_api, platform_api, sse
+
+    sse.setup(app)
+    app.router.add_get("/v1/changes/stream", sse.stream)
+    app.router.add_get("/v1/feedback", feedback_api.feedback_list)
+    app.router.add_get("/v1/feedback/entries", feedback_api.feedback_entries)
+    app.router.add_post("/v1/signals/lookup", platform_api.lookup)
+    app.router.add_get("/v1/hashes", platform_api.active_hashes)
+    app.router.add_get("/v1/charter", get_charter)
+    app.router.add_post("/v1/charter", post_charter)
 
 
 OPEN_PATHS = frozenset({"/v1/status"})

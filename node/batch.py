@@ -7,7 +7,7 @@ everything it needs read up front, so a batch of a thousand entries is a handful
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from protocol.bank import BankDigest, is_live, item_digest, withdrawn
@@ -71,16 +71,22 @@ def revoke_targets(entries: Iterable[Entry]) -> set[bytes]:
 
 
 def plan_batch(
-    entries: Sequence[Entry], ctx: Context, now_ms: int, cursors: Sequence[int] | None = None
+    entries: Sequence[Entry],
+    ctx: Context,
+    now_ms: int,
+    cursors: Sequence[int] | None = None,
+    void: Container[bytes] = (),
 ) -> Plan:
     """Plan the rows for ``entries`` (already validated and placed, in feed order).
 
-    ``cursors`` gives stored entries their existing cursors (``hashbank rebuild``).
+    ``cursors`` gives stored entries their existing cursors (``hashbank rebuild``); entries
+    whose id is in ``void`` (a takedown covers them) are kept in the chain with no effect.
     """
     plan = Plan()
     for n, entry in enumerate(entries):
         cursor = ctx.next_cursor if cursors is None else cursors[n]
         ctx.next_cursor = max(ctx.next_cursor, cursor + 1)
+        voided = entry.id in void
         plan.entries.append(
             (
                 cursor,
@@ -92,9 +98,12 @@ def plan_batch(
                 now_ms,
                 entry.raw,
                 int(entry.erased),
+                int(voided),
             )
         )
         plan.heads.append((entry.author, entry.seq, entry.id, entry.header.timestamp_ms, now_ms))
+        if voided:
+            continue
         if entry.kind is Kind.ADD and isinstance(entry.body, AddBody):
             _plan_add(entry, entry.body, cursor, ctx, plan, now_ms)
         elif isinstance(entry.body, RevokeBody):

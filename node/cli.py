@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from node import __version__
+from node import __version__, charter_cli
 from node.client import Client
 from node.config import (
     ROLES,
@@ -233,11 +233,19 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.feedback or args.case:
+        from node.platform_cli import cmd_status_feedback
+
+        return cmd_status_feedback(args, _client(args))
     print(json.dumps(_client(args).get("/v1/status"), indent=2))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "hma-csv":
+        from node.platform_cli import cmd_export_hma_csv
+
+        return cmd_export_hma_csv(args, _client(args))
     client = _client(args)
     out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115 - closed below
     cursor, count = "0", 0
@@ -412,15 +420,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("hashes", nargs="+", metavar="HASH")
     p.add_argument("--threshold", type=int, default=31)
 
-    command("status", cmd_status, "show the node's status", client=True)
+    p = command("status", cmd_status, "show the node's status", client=True)
+    p.add_argument(
+        "--feedback", action="store_true", help="list platforms' verdicts on your entries"
+    )
+    p.add_argument("--case", help="with --feedback: only the entries of this case reference")
+    p.add_argument("--json", action="store_true", help="with --feedback: print JSON")
 
-    p = command("export", cmd_export, "write every stored entry as JSON lines", client=True)
+    p = command(
+        "export",
+        cmd_export,
+        "write every stored entry as JSON lines, or the active hashes as CSV for HMA",
+        client=True,
+    )
     p.add_argument("--out", help="file to write (default: stdout)")
+    p.add_argument(
+        "--format",
+        choices=["jsonl", "hma-csv"],
+        default="jsonl",
+        help="jsonl: signed entries (for import); hma-csv: active hashes for HMA banks",
+    )
 
     p = command("peers", cmd_peers, "list, add or remove peers (a running node picks it up)")
     p.add_argument("action", choices=["list", "add", "remove"])
     p.add_argument("url", nargs="?", help="peer URL (add), or its node id or URL (remove)")
     p.add_argument("node_id", nargs="?", help="the peer's node id (add)")
+
+    charter_cli.add_parsers(sub, command)
 
     p = command("import", cmd_import, "load exported JSON lines of signed entries", client=True)
     p.add_argument("file", help="file to read, or - for stdin")

@@ -47,6 +47,7 @@ class Config:
     public_url: str = ""
     peers: tuple[PeerConfig, ...] = ()
     sync_interval_s: float = 30.0
+    confirm_own_head: bool = True
     max_body_bytes: int = 8 * 1024 * 1024
     log_requests: bool = True
 
@@ -117,13 +118,18 @@ def read_secret(path: Path) -> str:
 
 def load_key(data: DataDir) -> SigningKey:
     """The node's signing key from ``identity.key``."""
-    text = read_secret(data.identity)
+    return load_key_file(data.identity)
+
+
+def load_key_file(path: Path) -> SigningKey:
+    """A signing key from a key file written by ``init`` or ``key rotate``."""
+    text = read_secret(path)
     if not text.startswith(KEY_PREFIX):
-        raise ConfigError(f"{data.identity} is not a hashbank identity key")
+        raise ConfigError(f"{path} is not a hashbank identity key")
     try:
         return SigningKey(bytes.fromhex(text[len(KEY_PREFIX) :]))
-    except ValueError:
-        raise ConfigError(f"{data.identity} holds a malformed key") from None
+    except (ValueError, ProtocolError):
+        raise ConfigError(f"{path} holds a malformed key") from None
 
 
 def load_case_secret(data: DataDir) -> bytes:
@@ -168,6 +174,7 @@ def parse_config(raw: dict[str, object], where: str) -> Config:
     peers = tuple(_peer(p, where) for p in _list(raw, "peers", where))
     sync = _table(raw, "sync", where)
     interval = _get(sync, "interval_seconds", (int, float), where)
+    confirm = _get(sync, "confirm_own_head", bool, where)
     limits = _table(raw, "limits", where)
     max_body = _get(limits, "max_body_bytes", int, where)
     org_id = str(_get(node, "org_id", str, where) or "")
@@ -185,6 +192,7 @@ def parse_config(raw: dict[str, object], where: str) -> Config:
         public_url=str(_get(listen, "public_url", str, where) or ""),
         peers=peers,
         sync_interval_s=float(interval) if interval is not None else 30.0,
+        confirm_own_head=True if confirm is None else bool(confirm),
         max_body_bytes=int(max_body) if max_body is not None else 8 * 1024 * 1024,
     )
 
@@ -216,7 +224,7 @@ def _get(
         if required:
             raise ConfigError(f"{where}: missing setting {key!r}")
         return None
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ConfigError(f"{where}: setting {key!r} has the wrong type ({value!r})")
     return value
 
@@ -245,6 +253,8 @@ def render_config(config: Config) -> str:
     if config.public_url:
         lines.append(f"public_url = {_toml_str(config.public_url)}")
     lines += ["", "[sync]", f"interval_seconds = {config.sync_interval_s:g}"]
+    if not config.confirm_own_head:
+        lines.append("confirm_own_head = false")
     for peer in config.peers:
         lines += ["", "[[peers]]", f"url = {_toml_str(peer.url)}"]
         lines.append(f"node_id = {_toml_str(peer.node_id)}")

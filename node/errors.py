@@ -79,6 +79,13 @@ class PayloadTooLargeError(NodeError):
     status = 413
 
 
+class UnavailableError(NodeError):
+    """A request the node cannot serve right now (retry later)."""
+
+    code = "unavailable"
+    status = 503
+
+
 class RateLimitedError(NodeError):
     """A caller over its request budget."""
 

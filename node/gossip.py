@@ -17,7 +17,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import aiohttp
@@ -26,6 +26,7 @@ from node.backoff import Backoff
 from node.config import PeerConfig, load_config
 from node.service import Node
 from node.transport import PeerClient, PeerError
+from protocol.charter import Charter
 from protocol.entry import Entry
 from protocol.errors import ProtocolError
 from protocol.feed import ForkProof, decode_fork_proof
@@ -48,7 +49,8 @@ class PeerLink:
         self.peer = peer
         self.node_id = PublicKey.from_text(peer.node_id)
         assert gossip.session is not None, "links are made only by a started Gossip"
-        self.client = PeerClient(gossip.session, gossip.node.key, peer.url, self.node_id)
+        node = gossip.node
+        self.client = PeerClient(gossip.session, lambda: node.key, peer.url, self.node_id)
         self.queue: collections.deque[bytes] = collections.deque()
         self.backoff = Backoff()
         self.wake = asyncio.Event()
@@ -146,6 +148,7 @@ class PeerLink:
         """One anti-entropy pull from this peer; returns how many entries were stored."""
         started = time.perf_counter()
         node = self.gossip.node
+        await self._pull_charters()
         theirs = await self.client.heads()
         ours = {a: Head(a, h.seq, h.entry_id) for a, h in node.heads.items()}
         pull = PullSync(ours, theirs, blocked=set(node.forked))
@@ -157,6 +160,7 @@ class PeerLink:
             stored += len(report.stored)
             pull.received(request, {r.author: self._seq(r.author) for r in request})
         await self._pull_forks()
+        node.own_head_confirmed.set()  # this peer has shown us how far our own feed reaches
         if pull.comparison.offer:
             await self.client.notify()
         log.info(
@@ -185,6 +189,15 @@ class PeerLink:
         for start in range(0, len(suspects), 100):
             raws = await self.client.fetch(suspects[start : start + 100])
             await node.ingest(raws, source=self.key)  # a conflicting entry yields a fork proof
+
+    async def _pull_charters(self) -> None:
+        keeper = self.gossip.node.charters
+        if keeper.latest is None:
+            return
+        raws = await self.client.charters(keeper.latest.number)
+        if raws:
+            report = await keeper.offer(raws, source=self.key)
+            self._count(report.rejected)
 
     async def _pull_forks(self) -> None:
         node = self.gossip.node
@@ -225,6 +238,11 @@ class PeerLink:
         }
 
 
+def _subscribe(listeners: list[Any], listener: Any) -> Callable[[], None]:
+    listeners.append(listener)
+    return lambda: listeners.remove(listener)
+
+
 class Gossip:
     """All of a node's peer links, kept in step with the peers in its config file."""
 
@@ -244,6 +262,7 @@ class Gossip:
         self._unsubscribe = [
             self.node.subscribe(self._on_entries),
             self.node.subscribe_forks(self._on_fork),
+            _subscribe(self.node.charters.listeners, self._on_charter),
         ]
         self._watch = asyncio.create_task(self._watch_config(), name="watch config")
 
@@ -261,7 +280,15 @@ class Gossip:
             await self.session.close()
 
     def accepts(self, key: PublicKey) -> bool:
-        """Whether requests signed by ``key`` come from a configured peer."""
+        """Whether to serve a request signed by ``key``.
+
+        Under a charter: any current member's current key (membership is the gate, so a
+        member's rotated key is accepted without editing peer lists). Without one: the keys of
+        the configured peers.
+        """
+        policy = self.node.charters.policy
+        if policy is not None:
+            return policy.member_of_key(key.raw) is not None
         return str(key) in self.links
 
     def want_sync(self, peer: str) -> None:
@@ -279,9 +306,24 @@ class Gossip:
         data = proof.encode()
         for key, link in self.links.items():
             if key != source:
-                task = asyncio.create_task(self._push_fork(link, data))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                self._spawn(self._push_fork(link, data))
+
+    def _on_charter(self, charter: Charter, source: str | None) -> None:
+        data = charter.encode()
+        for key, link in self.links.items():
+            if key != source:
+                self._spawn(self._push_charter(link, data))
+
+    async def _push_charter(self, link: PeerLink, data: bytes) -> None:
+        try:
+            await link.client.push_charters([data])
+        except PeerError as exc:
+            log.warning("charter relay failed peer=%s error=%r", link.peer.url, exc)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _push_fork(self, link: PeerLink, data: bytes) -> None:
         try:

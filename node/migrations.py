@@ -3,8 +3,8 @@
 ``PRAGMA user_version`` records how many migrations a store has had. A store with a higher
 version than this code knows was written by a newer hashbank and is refused, never guessed at.
 
-Only ``entries`` (and ``forks``, which hold signed evidence) are primary data. Every other table
-is derived from them and can be rebuilt by ``hashbank rebuild``.
+Only ``entries``, ``charters`` and the fork tables (signed evidence) are primary data. Every
+other table is derived from them and can be rebuilt by ``hashbank rebuild``.
 """
 
 from __future__ import annotations
@@ -85,6 +85,23 @@ MIGRATIONS: tuple[str, ...] = (
         key   TEXT PRIMARY KEY,
         value BLOB
     ) WITHOUT ROWID;
+    """,
+    # 2: the charter chain, charter forks, and takedown-voided entries.
+    """
+    ALTER TABLE entries ADD COLUMN void INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE charters (
+        number     INTEGER PRIMARY KEY,
+        id         BLOB    NOT NULL UNIQUE,
+        raw        BLOB    NOT NULL,          -- exact signed bytes
+        applied_ms INTEGER NOT NULL
+    );
+
+    CREATE TABLE charter_forks (
+        number      INTEGER PRIMARY KEY,
+        proof       BLOB    NOT NULL,
+        detected_ms INTEGER NOT NULL
+    );
     """,
 )
 

@@ -125,6 +125,22 @@ async def post_forks(request: web.Request) -> web.Response:
     return msgpack_response(wire.encode(fresh))
 
 
+async def get_charters(request: web.Request) -> web.Response:
+    text = request.query.get("after", "0")
+    if not text.isdigit() or len(text) > 18:
+        raise BadRequestError("after must be a charter version number")
+    return msgpack_response(wire.encode(request.app[NODE].charters.since(int(text))))
+
+
+async def post_charters(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    value = wire.decode(await request.read(), max_size=MAX_PEER_BODY, what="charter list")
+    if not isinstance(value, list) or len(value) > 100:
+        raise BadRequestError("charter list must be an array of at most 100 charters")
+    report = await node.charters.offer(value, source=str(request["peer"]))
+    return msgpack_response(wire.encode(len(report.appended)))
+
+
 async def notify(request: web.Request) -> web.Response:
     """The peer has entries for us (or dropped some it meant to push): pull from it soon."""
     request.app[WANT_SYNC](str(request["peer"]))
@@ -146,4 +162,6 @@ def make_peer_app(
     app.router.add_get("/forks", get_forks)
     app.router.add_post("/forks", post_forks)
     app.router.add_post("/notify", notify)
+    app.router.add_get("/charters", get_charters)
+    app.router.add_post("/charters", post_charters)
     return app

@@ -22,7 +22,11 @@ async def rebuild(data: DataDir) -> tuple[str, str]:
             entries = [decode_entry(r.raw) for r in rows]
             ctx = await store.context_for(entries)
             plan = batch.plan_batch(
-                entries, ctx, rows[-1].received_ms, cursors=[r.cursor for r in rows]
+                entries,
+                ctx,
+                rows[-1].received_ms,
+                cursors=[r.cursor for r in rows],
+                void={r.id for r in rows if r.void},  # takedowns the node already applied
             )
             await store.write(plan, ctx, include_entries=False)
             cursor = rows[-1].cursor

@@ -28,7 +28,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_KEY: web.AppKey[str] = web.AppKey("token", str)
 EXPIRY_SWEEP_S = 10.0
 # Protocol errors are the client's fault (4xx); these codes have a more precise status.
-PROTOCOL_STATUS = {"auth_failed": 401, "too_large": 413}
+PROTOCOL_STATUS = {"auth_failed": 401, "unauthorized": 403, "too_large": 413}
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:

@@ -11,17 +11,20 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from node import __version__, batch
+from node import __version__, batch, keys
+from node.charters import CharterKeeper
 from node.clock import now_ms
 from node.config import Config, DataDir, load_case_secret, load_config, load_key
+from node.errors import ConflictError, UnavailableError
 from node.matcher import Match, Matcher, Query
 from node.store import Store, StoredEntry
-from protocol.body import Body
+from protocol.bank import BankDigest, item_digest
+from protocol.body import Body, Kind
 from protocol.entry import Entry, decode_entry, sign_entry
-from protocol.errors import ForkError, ProtocolError
+from protocol.errors import ForkError, ProtocolError, UnauthorizedError
 from protocol.feed import (
     FeedHead,
     ForkProof,
@@ -39,6 +42,29 @@ log = logging.getLogger("hashbank.node")
 # two stages to overlap, large enough that a commit's fsync is shared by many entries.
 CHUNK_ENTRIES = 200
 CHUNK_BYTES = 1024 * 1024
+OWN_HEAD_WAIT_S = 10.0
+
+
+def rederive_prelude(
+    author: bytes, purge_from: int | None, void: set[bytes]
+) -> list[tuple[str, Sequence[object]]]:
+    """Statements that clear an author's derived rows (and purged entries) before re-deriving."""
+    statements: list[tuple[str, Sequence[object]]] = [
+        (
+            "DELETE FROM items WHERE entry_cursor IN (SELECT cursor FROM entries WHERE author = ?)",
+            (author,),
+        ),
+        ("DELETE FROM revocations WHERE author = ?", (author,)),
+        ("DELETE FROM feedback WHERE giver = ?", (author,)),
+        ("DELETE FROM heads WHERE author = ?", (author,)),
+        ("UPDATE entries SET void = 0 WHERE author = ?", (author,)),
+    ]
+    if purge_from is not None:
+        statements.append(
+            ("DELETE FROM entries WHERE author = ? AND seq >= ?", (author, purge_from))
+        )
+    statements += [("UPDATE entries SET void = 1 WHERE id = ?", (i,)) for i in sorted(void)]
+    return statements
 
 
 def _chunks(raws: Sequence[bytes]) -> list[Sequence[bytes]]:
@@ -82,7 +108,7 @@ class Node:
         self.case_secret = b""
         self.store = store
         self.org = org
-        self.policy: KeyPolicy = SelfCertifying()
+        self.charters = CharterKeeper(self)
         self.matcher = Matcher()
         self.heads: dict[bytes, FeedHead] = {}
         self.forked: dict[bytes, int] = {}
@@ -92,6 +118,17 @@ class Node:
         self._write_lock = asyncio.Lock()
         self._listeners: list[Listener] = []
         self._fork_listeners: list[ForkListener] = []
+        self._self_certifying = SelfCertifying()
+        # Set once a peer has shown us our own feed's head (or there are no peers): a node
+        # restored from a backup must not sign a second entry at a seq it already used.
+        self.own_head_confirmed = asyncio.Event()
+        if not config.peers or not config.confirm_own_head:
+            self.own_head_confirmed.set()
+
+    @property
+    def policy(self) -> KeyPolicy:
+        """The charter's rules once one is adopted; self-certifying keys before."""
+        return self.charters.policy or self._self_certifying
 
     @classmethod
     async def open(cls, data: DataDir, *, check: bool = True) -> Node:
@@ -111,6 +148,7 @@ class Node:
         return node
 
     async def _load(self) -> None:
+        await self.charters.load()
         self.heads = await self.store.heads()
         self.forked = {a: seq for a, (seq, _, _) in (await self.store.forks()).items()}
         await self.store.expire(now_ms())
@@ -136,19 +174,69 @@ class Node:
 
     async def publish(self, body: Body) -> Entry:
         """Sign ``body`` as our next entry and store it; returns once it is durable."""
+        if self.config.role == "subscriber" and body.kind is not Kind.FEEDBACK:
+            raise UnauthorizedError(
+                "this node is configured as a subscriber: it may publish feedback only"
+            )
+        await self._confirm_own_head()
         async with self._write_lock:
             head = self.heads.get(self.org)
+            seq = head.seq + 1 if head else 1
             entry = sign_entry(
-                self.key,
+                self._signing_key(seq),
                 author=self.org,
-                seq=head.seq + 1 if head else 1,
+                seq=seq,
                 prev=head.entry_id if head else None,
                 timestamp_ms=max(now_ms(), head.timestamp_ms if head else 0),
                 body=body,
             )
+            # Our own entries obey the same rules as everyone's: refuse rather than publish
+            # something every other node would reject.
+            self.policy.authorize(entry.header)
+            policy = self.charters.policy
+            if policy is not None and policy.is_void(entry.header):
+                raise UnauthorizedError(f"a takedown covers this organisation's seq {seq}")
             await self._commit([entry])
         self._notify([entry], None)
         return entry
+
+    async def _confirm_own_head(self) -> None:
+        try:
+            await asyncio.wait_for(self.own_head_confirmed.wait(), OWN_HEAD_WAIT_S)
+        except TimeoutError:
+            raise UnavailableError(
+                "no peer has confirmed this organisation's latest entry yet; refusing to "
+                "publish so a node restored from a backup cannot fork its own feed"
+            ) from None
+
+    def _signing_key(self, seq: int) -> SigningKey:
+        """Our key for ``seq``: the charter decides; a pending rotation blocks publishing."""
+        chain = self.charters.chain
+        if keys.pending_key(self.data) is not None:
+            raise ConflictError(
+                "a key rotation is pending: publishing resumes once a charter version "
+                "listing the new key is adopted"
+            )
+        if chain is None:
+            return self.key
+        member = chain.last_listing(self.org)
+        expected = member.key_at(seq) if member else None
+        if expected != self.key.public_key.raw:
+            raise UnauthorizedError(
+                f"the charter does not list this node's key for this organisation at seq {seq}"
+            )
+        return self.key
+
+    def adopt_rotated_key(self) -> bool:
+        """Switch to the pending key once the charter lists it as our current key."""
+        chain = self.charters.chain
+        member = chain.last_listing(self.org) if chain else None
+        pending = keys.pending_key(self.data)
+        if member is None or pending is None or member.current_key != pending.public_key.raw:
+            return False
+        self.key = keys.promote(self.data)
+        log.info("key rotated node_id=%s", self.key.public_key)
+        return True
 
     # --- entries from elsewhere ------------------------------------------------------------
 
@@ -266,7 +354,9 @@ class Node:
 
     async def _commit(self, entries: list[Entry]) -> None:
         ctx = await self.store.context_for(entries)
-        plan = batch.plan_batch(entries, ctx, now_ms())
+        policy = self.charters.policy
+        void = {e.id for e in entries if policy and policy.is_void(e.header)}
+        plan = batch.plan_batch(entries, ctx, now_ms(), void=void)
         await self.store.write(plan, ctx)
         for entry in entries:
             self.heads[entry.author] = FeedHead.of(entry)
@@ -278,6 +368,51 @@ class Node:
                 listener(entries, source)
             except Exception:  # a faulty listener must not undo a committed write
                 log.exception("listener failed")
+
+    # --- charter conformance ---------------------------------------------------------------
+
+    async def conform(self, authors: Iterable[bytes]) -> None:
+        """Bring the stored feeds of ``authors`` in line with the charter just adopted.
+
+        Entries the charter no longer allows (signed by a retired key, after a removal, outside
+        a role) are purged with everything after them in that feed; entries a takedown covers
+        stay in the chain but count for nothing. The author's share of the bank is then
+        re-derived in one transaction.
+        """
+        self.adopt_rotated_key()
+        async with self._write_lock:
+            for author in sorted(set(authors) & set(self.heads)):
+                await self._rederive(author)
+
+    async def _rederive(self, author: bytes) -> None:
+        rows = await self.store.author_entries(author)
+        kept: list[tuple[int, Entry]] = []
+        for row in rows:
+            entry = decode_entry(row.raw)
+            try:
+                self.policy.authorize(entry.header)
+            except UnauthorizedError as exc:
+                log.warning("purging author=%s from seq=%d: %s", author.hex(), row.seq, exc)
+                break
+            kept.append((row.cursor, entry))
+        purge_from = rows[len(kept)].seq if len(kept) < len(rows) else None
+        policy = self.charters.policy
+        void = {e.id for _, e in kept if policy and policy.is_void(e.header)}
+        removed = await self.store.active_items_of(author)
+        digest = BankDigest(self.store.digest.count, self.store.digest.total)
+        for _, sig, value, entry_id, idx in removed:
+            digest.remove(item_digest(sig, value, author, entry_id, idx))
+        next_cursor, next_item = self.store.next_ids()
+        entries = [e for _, e in kept]
+        ctx = batch.Context(next_cursor, next_item, digest, targets=batch.revoke_targets(entries))
+        plan = batch.plan_batch(entries, ctx, now_ms(), cursors=[c for c, _ in kept], void=void)
+        prelude = rederive_prelude(author, purge_from, void)
+        await self.store.write(plan, ctx, include_entries=False, prelude=prelude)
+        if kept:
+            self.heads[author] = FeedHead.of(kept[-1][1])
+        else:
+            self.heads.pop(author, None)
+        self.matcher.apply(plan.activated, [r[0] for r in removed])
 
     # --- upkeep ----------------------------------------------------------------------------
 
@@ -291,6 +426,18 @@ class Node:
     def gaps(self) -> list[Range]:
         """Ranges to fetch so that held entries can be placed."""
         return self.holdback.gaps({a: h.seq for a, h in self.heads.items()})
+
+    def _charter_status(self) -> dict[str, object] | None:
+        latest = self.charters.latest
+        if latest is None:
+            return None
+        me = latest.body.member(self.org)
+        return {
+            "network": latest.body.network,
+            "version": latest.number,
+            "members": len(latest.body.members),
+            "roles": list(me.roles) if me else [],
+        }
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -313,5 +460,6 @@ class Node:
             **counts,
             "forks": [{"author": a.hex(), "seq": s} for a, s in sorted(self.forked.items())],
             "rejected": dict(self.rejections),
+            "charter": self._charter_status(),
             "held": len(self.holdback),
         }

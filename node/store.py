@@ -42,6 +42,7 @@ class StoredEntry:
     received_ms: int
     raw: bytes
     erased: bool
+    void: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ class ItemRow:
     active: bool
 
 
-ENTRY_COLUMNS = "cursor, id, author, seq, kind, timestamp_ms, received_ms, raw, erased"
+ENTRY_COLUMNS = "cursor, id, author, seq, kind, timestamp_ms, received_ms, raw, erased, void"
 ITEM_QUERY = """
     SELECT i.item_id, i.signal_type, i.value, i.labels, e.id, e.author, i.idx, i.active
     FROM items i JOIN entries e ON e.cursor = i.entry_cursor
@@ -66,8 +67,8 @@ ITEM_QUERY = """
 
 
 def _entry(row: tuple[Any, ...]) -> StoredEntry:
-    c, i, a, s, k, t, r, raw, erased = row
-    return StoredEntry(c, i, a, s, k, t, r, raw, bool(erased))
+    c, i, a, s, k, t, r, raw, erased, void = row
+    return StoredEntry(c, i, a, s, k, t, r, raw, bool(erased), bool(void))
 
 
 def _item(row: tuple[Any, ...]) -> ItemRow:
@@ -215,18 +216,26 @@ class Store:
         return ctx
 
     async def write(
-        self, plan: batch.Plan, ctx: batch.Context, *, include_entries: bool = True
+        self,
+        plan: batch.Plan,
+        ctx: batch.Context,
+        *,
+        include_entries: bool = True,
+        prelude: Sequence[tuple[str, Sequence[object]]] = (),
     ) -> None:
         """Write a planned batch in one transaction; return once it is durable.
 
-        ``include_entries=False`` writes only the derived rows (``hashbank rebuild``).
+        ``include_entries=False`` writes only the derived rows (``hashbank rebuild``);
+        ``prelude`` statements run first in the same transaction (re-deriving an author).
         """
         db = self._db
         await db.execute("BEGIN IMMEDIATE")
         try:
+            for sql, params in prelude:
+                await db.execute(sql, params)
             if include_entries:
                 await db.executemany(
-                    f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     plan.entries,
                 )
             await db.executemany(
@@ -390,6 +399,48 @@ class Store:
         rows = await self._all("SELECT raw FROM entries ORDER BY cursor")
         return [r[0] for r in rows]
 
+    async def author_entries(self, author: bytes) -> list[StoredEntry]:
+        rows = await self._all(
+            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE author = ? ORDER BY seq", (author,)
+        )
+        return [_entry(r) for r in rows]
+
+    async def active_items_of(self, author: bytes) -> list[tuple[int, str, bytes, bytes, int]]:
+        """(item id, signal type, value, entry id, index) of an author's active items."""
+        return await self._all(
+            "SELECT i.item_id, i.signal_type, i.value, e.id, i.idx FROM items i "
+            "JOIN entries e ON e.cursor = i.entry_cursor WHERE e.author = ? AND i.active = 1",
+            (author,),
+        )
+
+    def next_ids(self) -> tuple[int, int]:
+        """The next entry cursor and item id a batch would use."""
+        return self._next_cursor, self._next_item_id
+
+    async def charters(self) -> list[bytes]:
+        rows = await self._all("SELECT raw FROM charters ORDER BY number")
+        return [r[0] for r in rows]
+
+    async def add_charter(self, number: int, charter_id: bytes, raw: bytes, now_ms: int) -> None:
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            await self._db.execute(
+                "INSERT INTO charters VALUES (?, ?, ?, ?)", (number, charter_id, raw, now_ms)
+            )
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+
+    async def add_charter_fork(self, number: int, proof: bytes, now_ms: int) -> bool:
+        async with self._db.execute(
+            "INSERT OR IGNORE INTO charter_forks VALUES (?, ?, ?)", (number, proof, now_ms)
+        ) as cur:
+            return cur.rowcount == 1
+
+    async def charter_forks(self) -> list[tuple[int, bytes, int]]:
+        return await self._all("SELECT number, proof, detected_ms FROM charter_forks")
+
     async def clear_derived(self) -> None:
         """Drop every derived row (``hashbank rebuild`` re-derives them from the entries)."""
         await self._db.execute("BEGIN IMMEDIATE")
@@ -403,3 +454,97 @@ class Store:
             raise
         self._next_item_id = 1
         self.digest = BankDigest()
+
+    # --- reading for platforms (live changes, feedback, lookups) -------------------------------
+
+    # The feedback entry's own columns, for queries that join the feedback table.
+    _FEEDBACK_ENTRY_COLUMNS = ", ".join(f"fe.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
+
+    async def changes_upto(
+        self, after: int, upto: int, limit: int, kinds: Iterable[int] = (1, 2, 3)
+    ) -> list[StoredEntry]:
+        """Like ``changes``, but never past cursor ``upto`` (the last committed one)."""
+        kinds = tuple(kinds)
+        rows = await self._all(
+            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE cursor > ? AND cursor <= ? AND kind IN "
+            f"({','.join('?' * len(kinds))}) ORDER BY cursor LIMIT ?",
+            (after, upto, *kinds, limit),
+        )
+        return [_entry(r) for r in rows]
+
+    async def feedback_on_entry(self, entry_id: bytes) -> list[StoredEntry]:
+        """Feedback entries naming ``entry_id``, or naming none but a hash of its items."""
+        rows = await self._all(
+            f"SELECT {self._FEEDBACK_ENTRY_COLUMNS} FROM feedback f "
+            "JOIN entries fe ON fe.cursor = f.entry_cursor WHERE f.target_id = ? "
+            "OR (f.target_id IS NULL AND (f.signal_type, f.value) IN ("
+            "  SELECT i.signal_type, i.value FROM items i "
+            "  JOIN entries t ON t.cursor = i.entry_cursor WHERE t.id = ?)) "
+            "ORDER BY fe.cursor",
+            (entry_id, entry_id),
+        )
+        return [_entry(r) for r in rows]
+
+    async def feedback_on_values(
+        self, signal_type: str, values: Sequence[bytes]
+    ) -> list[StoredEntry]:
+        """Feedback entries about any of ``values`` of ``signal_type``, in arrival order."""
+        rows = await self._in(
+            f"SELECT {self._FEEDBACK_ENTRY_COLUMNS} FROM feedback f "
+            "JOIN entries fe ON fe.cursor = f.entry_cursor "
+            "WHERE f.signal_type = ? AND f.value IN ({}) ORDER BY fe.cursor",
+            list(values),
+            (signal_type,),
+        )
+        return [_entry(r) for r in rows]
+
+    async def feedback_on_author(
+        self, author: bytes, case_ref: bytes | None = None
+    ) -> list[tuple[bytes, StoredEntry]]:
+        """(target id, feedback entry) for feedback naming an add of ``author``.
+
+        With ``case_ref``, only adds with an item of that case.
+        """
+        case_sql, params = "", list[object]([author])
+        if case_ref is not None:
+            case_sql = " AND t.cursor IN (SELECT entry_cursor FROM items WHERE case_ref = ?)"
+            params.append(case_ref)
+        rows = await self._all(
+            f"SELECT f.target_id, {self._FEEDBACK_ENTRY_COLUMNS} FROM feedback f "
+            "JOIN entries fe ON fe.cursor = f.entry_cursor "
+            "JOIN entries t ON t.id = f.target_id "
+            f"WHERE t.author = ? AND t.kind = 1{case_sql} ORDER BY fe.cursor",
+            params,
+        )
+        return [(r[0], _entry(r[1:])) for r in rows]
+
+    async def adds_of_case(self, author: bytes, case_ref: bytes) -> list[StoredEntry]:
+        """``author``'s add entries with an item of case ``case_ref``."""
+        rows = await self._all(
+            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE author = ? AND kind = 1 AND cursor IN "
+            "(SELECT entry_cursor FROM items WHERE case_ref = ?) ORDER BY cursor",
+            (author, case_ref),
+        )
+        return [_entry(r) for r in rows]
+
+    async def active_items_page(
+        self, after_item: int, limit: int, signal_type: str | None = None
+    ) -> list[ItemRow]:
+        """Active items with an id above ``after_item``, by id; optionally of one type."""
+        type_sql, params = "", list[object]([after_item])
+        if signal_type is not None:
+            type_sql = " AND i.signal_type = ?"
+            params.append(signal_type)
+        rows = await self._all(
+            ITEM_QUERY + f" WHERE i.active = 1 AND i.item_id > ?{type_sql} "
+            "ORDER BY i.item_id LIMIT ?",
+            (*params, limit),
+        )
+        return [_item(r) for r in rows]
+
+    async def item_expiry(self, item_ids: Sequence[int]) -> dict[int, int | None]:
+        """Each item's expiry time (ms), or None when it does not expire."""
+        rows = await self._in(
+            "SELECT item_id, expires_ms FROM items WHERE item_id IN ({})", list(item_ids)
+        )
+        return {int(r[0]): None if r[1] is None else int(r[1]) for r in rows}

@@ -8,6 +8,7 @@ A peer's answer is never trusted further than its signatures.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import aiohttp
 
@@ -40,10 +41,14 @@ class PeerClient:
     """Signed calls to one peer."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, key: SigningKey, url: str, node_id: PublicKey
+        self,
+        session: aiohttp.ClientSession,
+        key: Callable[[], SigningKey],
+        url: str,
+        node_id: PublicKey,
     ) -> None:
         self.session = session
-        self.key = key
+        self.key = key  # read at every call: a key rotation takes effect at once
         self.url = url.rstrip("/")
         self.node_id = node_id
 
@@ -64,6 +69,17 @@ class PeerClient:
             raise PeerError("peer sent a malformed fork list")
         return value
 
+    async def charters(self, after: int) -> list[bytes]:
+        """The peer's charter versions numbered above ``after``."""
+        data = await self._call("GET", f"/v1/peer/charters?after={after}", b"")
+        value = wire.decode(data, max_size=MAX_RESPONSE_BYTES, what="charter list")
+        if not isinstance(value, list) or not all(isinstance(c, bytes) for c in value):
+            raise PeerError("peer sent a malformed charter list")
+        return value
+
+    async def push_charters(self, charters: list[bytes]) -> None:
+        await self._call("POST", "/v1/peer/charters", wire.encode(charters))
+
     async def notify(self) -> None:
         """Ask the peer to pull from us."""
         await self._call("POST", "/v1/peer/notify", b"")
@@ -72,7 +88,9 @@ class PeerClient:
         await self._call("POST", "/v1/peer/forks", wire.encode(proofs))
 
     async def _call(self, method: str, path: str, body: bytes) -> bytes:
-        headers = sign_request(self.key, method=method, path=path, body=body, now=int(time.time()))
+        headers = sign_request(
+            self.key(), method=method, path=path, body=body, now=int(time.time())
+        )
         headers["Content-Type"] = MSGPACK
         try:
             async with self.session.request(

@@ -31,9 +31,12 @@ from node.service import Node
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_data(root: Path, name: str = "Test helpline", role: str = "publisher") -> DataDir:
-    """A fresh, initialised data directory."""
-    data, _, _ = initialise(root, name=name, role=role, port=0)
+def make_data(
+    root: Path, name: str = "Test helpline", role: str = "publisher", sync_interval: float = 3.0
+) -> DataDir:
+    """A fresh, initialised data directory (anti-entropy every few seconds, for tests)."""
+    data, config, _ = initialise(root, name=name, role=role, port=0)
+    write_config(data, replace(config, sync_interval_s=sync_interval))
     return data
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shutil
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -159,3 +160,34 @@ async def test_a_fork_is_detected_by_every_node(tmp_path: Path) -> None:
     finally:
         for node in nodes:
             node.terminate()
+
+
+async def test_a_node_restored_from_a_backup_does_not_fork_its_own_feed(tmp_path: Path) -> None:
+    a, b = await start_nodes(tmp_path, 2)
+    try:
+        connect([a, b], [(0, 1)])
+        await submit(a, "01" * 32)
+        a.terminate()
+        backup = tmp_path / "backup"
+        shutil.copytree(a.data.root, backup)
+        a = await NodeProcess.start(a.data)
+        connect([a, b], [(0, 1)])
+        await submit(a, "02" * 32)  # seq 2, which the backup does not have
+
+        async def b_has_two() -> bool:
+            return int((await b.status())["entries"]) == 2
+
+        await wait_until(b_has_two, what="seq 2 at the peer")
+        a.terminate()
+        shutil.rmtree(a.data.root)
+        shutil.copytree(backup, a.data.root)  # the disaster: back to seq 1
+        a = await NodeProcess.start(a.data)
+        connect([a, b], [(0, 1)])
+        await submit(a, "03" * 32)  # must wait for the peer and continue at seq 3
+        await wait_until(lambda: converged([a, b]), what="equal digests after the restore")
+        status = await b.status()
+        assert status["forks"] == []
+        assert status["entries"] == 3
+    finally:
+        a.terminate()
+        b.terminate()

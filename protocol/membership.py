@@ -1,0 +1,166 @@
+"""Charter rules: a verified chain of charter versions, and what it allows.
+
+``CharterChain`` holds versions 1…n, each checked against its predecessor. ``CharterPolicy``
+answers, for any entry header, whether its author was a member with the right role when it
+was signed and whether the key is the author's key at that place in its feed; and whether a
+takedown voids it. Every node applies the same rules to the same chain, so every node reaches
+the same verdicts on its own.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from protocol.body import Kind
+from protocol.charter import (
+    Charter,
+    CharterBody,
+    CharterForkProof,
+    Member,
+    check_genesis,
+    check_successor,
+)
+from protocol.entry import Header
+from protocol.errors import CharterError, UnauthorizedError
+
+# Which roles may author each kind of entry.
+ROLES_FOR_KIND = {
+    Kind.ADD: frozenset({"publisher"}),
+    Kind.REVOKE: frozenset({"publisher"}),
+    Kind.FEEDBACK: frozenset({"publisher", "subscriber"}),
+}
+
+
+class Offer(enum.Enum):
+    """What a chain made of a charter version it was offered."""
+
+    APPENDED = "appended"
+    KNOWN = "known"
+
+
+class CharterForkError(CharterError):
+    """Two different, validly signed versions with the same number."""
+
+    code = "charter_fork"
+
+    def __init__(self, proof: CharterForkProof) -> None:
+        super().__init__(f"charter fork at version {proof.first.number}")
+        self.proof = proof
+
+
+@dataclass
+class CharterChain:
+    """Charter versions 1…n, each validly following the one before."""
+
+    versions: list[Charter]
+
+    @classmethod
+    def start(cls, genesis: Charter) -> CharterChain:
+        check_genesis(genesis)
+        return cls([genesis])
+
+    @classmethod
+    def load(cls, versions: Sequence[Charter]) -> CharterChain:
+        """Rebuild a chain from stored versions, re-checking every link."""
+        chain = cls.start(versions[0])
+        for charter in versions[1:]:
+            chain.offer(charter)
+        return chain
+
+    @property
+    def latest(self) -> Charter:
+        return self.versions[-1]
+
+    def offer(self, charter: Charter) -> Offer:
+        """Append the next version, recognise one we hold, or refuse (rollback, gap, fork)."""
+        number = charter.number
+        if number <= self.latest.number:
+            held = self.versions[number - 1]
+            if held.id == charter.id:
+                return Offer.KNOWN
+            self._check_rival(charter)
+            raise CharterForkError(CharterForkProof(*sorted((held, charter), key=lambda c: c.id)))
+        if number > self.latest.number + 1:
+            raise CharterError(
+                f"charter version {number} arrived before version {self.latest.number + 1}"
+            )
+        check_successor(self.latest, charter)
+        self.versions.append(charter)
+        return Offer.APPENDED
+
+    def _check_rival(self, charter: Charter) -> None:
+        """A different version with a number we hold: a fork if valid, else a rollback attempt."""
+        try:
+            if charter.number == 1:
+                check_genesis(charter)
+            else:
+                check_successor(self.versions[charter.number - 2], charter)
+        except CharterError as exc:
+            raise CharterError(
+                f"refused charter version {charter.number}: we hold version "
+                f"{self.latest.number} and the offered one is not valid ({exc.message})"
+            ) from None
+
+    def in_effect(self, timestamp_ms: int) -> CharterBody:
+        """The version in effect at ``timestamp_ms`` (version 1 before any took effect)."""
+        current = self.versions[0].body
+        for charter in self.versions[1:]:
+            if charter.body.effective_ms <= timestamp_ms:
+                current = charter.body
+        return current
+
+    def last_listing(self, org_id: bytes) -> Member | None:
+        """The organisation as the most recent version that lists it describes it."""
+        for charter in reversed(self.versions):
+            member = charter.body.member(org_id)
+            if member is not None:
+                return member
+        return None
+
+
+class CharterPolicy:
+    """The ``KeyPolicy`` of a network with a charter."""
+
+    def __init__(self, chain: CharterChain) -> None:
+        self.chain = chain
+
+    def authorize(self, header: Header) -> None:
+        """Raise ``UnauthorizedError`` unless the charter allows this entry."""
+        author = header.author
+        then = self.chain.in_effect(header.timestamp_ms).member(author)
+        if then is None:
+            raise UnauthorizedError(
+                f"author {author.hex()} was not a member when entry seq {header.seq} was "
+                f"signed ({header.timestamp_ms})",
+                field="author",
+            )
+        allowed = ROLES_FOR_KIND[header.kind]
+        if not allowed & set(then.roles):
+            raise UnauthorizedError(
+                f"author {author.hex()} ({', '.join(then.roles)}) may not publish "
+                f"{header.kind.name.lower()} entries",
+                field="kind",
+            )
+        member = self.chain.last_listing(author)
+        expected = member.key_at(header.seq) if member else None
+        if header.key != expected:
+            raise UnauthorizedError(
+                f"key {header.key.hex()} is not the key of {author.hex()} at seq {header.seq}",
+                field="key",
+            )
+
+    def is_void(self, header: Header) -> bool:
+        """True when a takedown in the latest version covers this entry."""
+        return any(
+            t.org_id == header.author and t.covers(header.seq)
+            for t in self.chain.latest.body.takedowns
+        )
+
+    def member_of_key(self, key: bytes) -> Member | None:
+        """The current member whose current key is ``key`` (for node-to-node requests)."""
+        for member in self.chain.latest.body.members:
+            if member.current_key == key:
+                return member
+        return None

@@ -1,0 +1,209 @@
+"""The charter enforced by real nodes: membership, roles, removal and key rotation."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from node.config import load_key
+from protocol.body import AddBody
+from protocol.entry import sign_entry
+from tests.builders import pdq_item
+from tests.nodes import ROOT, NodeProcess, connect, start_nodes, wait_until
+
+PDQ_C = "c" * 64
+PDQ_A = "a" * 64
+
+
+def hashbank(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "node.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def members_file(path: Path, nodes: dict[str, tuple[NodeProcess, str]]) -> Path:
+    lines = ['network = "test-network"', "threshold = 2"]
+    for name, (node, roles) in nodes.items():
+        quoted = ", ".join(f'"{r}"' for r in roles.split(","))
+        lines += [
+            "[[member]]",
+            f'name = "{name}"',
+            f'node_id = "{node.node_id}"',
+            f"roles = [{quoted}]",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def matches(node: NodeProcess, value: str) -> int:
+    doc = {"queries": [{"signal_type": "pdq", "value": value}]}
+    response = await node.call("POST", "/v1/match", doc)
+    return len(response.body["results"][0]["matches"])
+
+
+async def submit(node: NodeProcess, value: str) -> tuple[int, dict[str, object]]:
+    doc = {"items": [{"signal_type": "pdq", "value": value}]}
+    response = await node.call("POST", "/v1/hashes", doc)
+    return response.status, response.body
+
+
+async def charter_version(node: NodeProcess) -> int:
+    charter = (await node.status())["charter"]
+    return int(charter["version"]) if charter else 0
+
+
+async def test_charter_membership_roles_removal_and_rotation(tmp_path: Path) -> None:
+    a, b, c, s, x = await start_nodes(tmp_path, 5)
+    nodes = [a, b, c, s, x]
+    try:
+        draft = tmp_path / "v1.json"
+        members = {
+            "A": (a, "publisher,steward"),
+            "B": (b, "publisher,steward"),
+            "C": (c, "publisher"),
+            "S": (s, "subscriber"),
+        }
+        hashbank(
+            "charter",
+            "init",
+            "--members",
+            str(members_file(tmp_path / "m.toml", members)),
+            "--out",
+            str(draft),
+        )
+        for steward in (a, b):
+            hashbank("charter", "sign", "--data", str(steward.data.root), str(draft))
+        for member in (a, b, c, s):
+            hashbank(
+                "charter", "apply", "--data", str(member.data.root), "--url", member.url, str(draft)
+            )
+        # A line A - B - C, the subscriber on A, the non-member X on B.
+        connect(nodes, [(0, 1), (1, 2), (3, 0), (4, 1)])
+
+        # A non-member's node is refused.
+        async def x_refused() -> bool:
+            peers = (await x.status())["peers"]
+            return bool(peers and "401" in (peers[0]["last_error"] or ""))
+
+        await wait_until(x_refused, what="the non-member to be refused")
+
+        # The subscriber replicates and matches, but cannot publish adds anywhere.
+        status, _ = await submit(c, PDQ_C)
+        assert status == 201
+        await wait_until(lambda: _all_match([a, b, s], PDQ_C), what="C's hash at A, B and S")
+        assert (await submit(s, PDQ_A))[0] == 403
+        forged = _subscriber_add(s)
+        doc = {"entries": [base64.b64encode(forged).decode()]}
+        for node in (a, b):
+            result = (await node.call("POST", "/v1/entries", doc)).body
+            assert result["rejected"] == {"unauthorized": 1}
+
+        # The stewards remove C: it can no longer publish or sync, its hash stays matchable.
+        v2 = tmp_path / "v2.json"
+        hashbank(
+            "charter",
+            "propose",
+            "--data",
+            str(a.data.root),
+            "--url",
+            a.url,
+            "--remove",
+            "C",
+            "--out",
+            str(v2),
+        )
+        for steward in (a, b):
+            hashbank("charter", "sign", "--data", str(steward.data.root), str(v2))
+        hashbank("charter", "apply", "--data", str(a.data.root), "--url", a.url, str(v2))
+        await wait_until(lambda: _versions([a, b, s], 2), what="version 2 everywhere")
+        later = _signed_by(c, seq=2, value=9)
+        result = (
+            await b.call("POST", "/v1/entries", {"entries": [base64.b64encode(later).decode()]})
+        ).body
+        assert result["rejected"] == {"unauthorized": 1}
+
+        await submit(c, "cd" * 32)  # C still thinks it is a member and pushes it to B
+
+        async def c_refused() -> bool:
+            peers = (await c.status())["peers"]
+            return any("401" in (p["last_error"] or "") for p in peers)
+
+        await wait_until(c_refused, what="the removed member's sync to be refused")
+        assert await matches(s, PDQ_C) == 1
+
+        # A rotates its key mid-stream; its feed stays valid everywhere.
+        assert (await submit(a, PDQ_A))[0] == 201
+        rotate = hashbank("key", "rotate", "--data", str(a.data.root))
+        new_key = rotate.stdout.split()[2]
+        assert (await submit(a, "ab" * 32))[0] == 409  # paused until the charter lists the key
+        v3 = tmp_path / "v3.json"
+        hashbank(
+            "charter",
+            "propose",
+            "--data",
+            str(a.data.root),
+            "--url",
+            a.url,
+            "--rotate",
+            "A",
+            new_key,
+            "--out",
+            str(v3),
+        )
+        for steward in (a, b):
+            hashbank("charter", "sign", "--data", str(steward.data.root), str(v3))
+        hashbank("charter", "apply", "--data", str(b.data.root), "--url", b.url, str(v3))
+        await wait_until(lambda: _versions([a, b, s], 3), what="version 3 everywhere")
+        assert str(load_key(a.data).public_key) == new_key
+        status, body = await submit(a, "ab" * 32)
+        assert status == 201, body
+        await wait_until(lambda: _all_match([b, s], "ab" * 32), what="A's post-rotation hash")
+        assert await matches(s, PDQ_A) == 1
+        digests = {(await n.status())["bank_digest"] for n in (a, b, s)}
+        assert len(digests) == 1
+        charter = json.loads(
+            hashbank("charter", "show", "--data", str(a.data.root), "--url", a.url).stdout
+        )
+        assert [h["version"] for h in charter["history"]] == [1, 2, 3]
+    finally:
+        for node in nodes:
+            node.terminate()
+
+
+async def _all_match(nodes: list[NodeProcess], value: str) -> bool:
+    return all([await matches(n, value) == 1 for n in nodes])
+
+
+async def _versions(nodes: list[NodeProcess], version: int) -> bool:
+    return all([await charter_version(n) == version for n in nodes])
+
+
+def _subscriber_add(node: NodeProcess) -> bytes:
+    return _signed_by(node, seq=1, value=1)
+
+
+def _signed_by(node: NodeProcess, *, seq: int, value: int) -> bytes:
+    """An add entry signed with ``node``'s key, outside its node (as a misbehaving member)."""
+    import time
+
+    key = load_key(node.data)
+    prev = None if seq == 1 else b"\x00" * 32
+    entry = sign_entry(
+        key,
+        author=bytes.fromhex(node.org),
+        seq=seq,
+        prev=prev,  # type: ignore[arg-type]
+        timestamp_ms=int(time.time() * 1000),
+        body=AddBody((pdq_item(value),)),
+    )
+    return entry.raw

@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol import wire
+from protocol.body import AddBody, FeedbackBody, FeedbackNote, Verdict
+from protocol.charter import (
+    Charter,
+    CharterBody,
+    Member,
+    MemberKey,
+    Takedown,
+    check_genesis,
+    decode_charter,
+    draft,
+)
+from protocol.entry import sign_entry
+from protocol.errors import CharterError, InvalidValueError, UnauthorizedError
+from protocol.identity import SigningKey, org_id_for
+from protocol.membership import CharterChain, CharterForkError, CharterPolicy, Offer
+from tests.builders import BASE_TS, pdq_item, pdq_value
+
+
+def key(n: int) -> SigningKey:
+    return SigningKey(hashlib.sha256(b"charter key %d" % n).digest())
+
+
+def member(n: int, *roles: str, keys: tuple[SigningKey, ...] = ()) -> Member:
+    first = key(n)
+    chain = (
+        MemberKey(first.public_key.raw, 1),
+        *tuple(MemberKey(k.public_key.raw, 10 * (i + 1)) for i, k in enumerate(keys)),
+    )
+    return Member(org_id_for(first.public_key), f"org {n}", tuple(sorted(roles)), chain)
+
+
+def body(
+    number: int, members: list[Member], k: int, prev: Charter | None = None, **extra: object
+) -> CharterBody:
+    return CharterBody(
+        "test-net",
+        number,
+        BASE_TS + number * 1000,
+        k,
+        tuple(sorted(members, key=lambda m: m.org_id)),
+        prev=prev.id if prev else None,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def signed(b: CharterBody, *signers: int) -> Charter:
+    charter = draft(b)
+    for n in signers:
+        charter = charter.signed_by(key(n))
+    return charter
+
+
+STEWARDS = [member(n, "publisher", "steward") for n in range(3)]
+GENESIS = signed(body(1, [*STEWARDS, member(9, "subscriber")], 2), 0, 1)
+
+
+def test_charters_round_trip_through_their_encoding() -> None:
+    assert decode_charter(GENESIS.encode()) == GENESIS
+    check_genesis(decode_charter(GENESIS.encode()))
+
+
+def test_k_minus_one_signatures_are_insufficient() -> None:
+    with pytest.raises(CharterError, match="1 valid signature"):
+        check_genesis(signed(body(1, STEWARDS, 2), 0))
+    v2 = signed(body(2, STEWARDS, 2, GENESIS), 0)
+    chain = CharterChain.start(GENESIS)
+    with pytest.raises(CharterError, match="2 needed"):
+        chain.offer(v2)
+
+
+def test_one_steward_signing_twice_counts_once() -> None:
+    charter = signed(body(1, STEWARDS, 2), 0)
+    doubled = replace(charter, signatures=charter.signatures * 2)
+    assert len(doubled.valid_signers(charter.body.steward_keys())) == 1
+    with pytest.raises(InvalidValueError, match="one per key"):
+        decode_charter(wire.encode([doubled.body_bytes, [list(s) for s in doubled.signatures]]))
+
+
+def test_signatures_of_non_stewards_or_wrong_version_do_not_count() -> None:
+    chain = CharterChain.start(GENESIS)
+    newcomer = member(5, "publisher", "steward")
+    # Signed by version 2's own new steward and one old one: only one counts.
+    v2 = signed(body(2, [*STEWARDS, newcomer], 2, GENESIS), 0, 5)
+    with pytest.raises(CharterError, match="1 valid signature"):
+        chain.offer(v2)
+    assert chain.offer(signed(body(2, [*STEWARDS, newcomer], 2, GENESIS), 0, 2)) is Offer.APPENDED
+
+
+def test_a_signature_by_the_subscriber_does_not_count() -> None:
+    with pytest.raises(CharterError):
+        CharterChain.start(GENESIS).offer(signed(body(2, STEWARDS, 2, GENESIS), 0, 9))
+
+
+def test_rollback_and_gaps_are_refused_and_forks_detected() -> None:
+    chain = CharterChain.start(GENESIS)
+    v2 = signed(body(2, STEWARDS, 2, GENESIS), 0, 1)
+    v3 = signed(body(3, STEWARDS, 2, v2), 1, 2)
+    with pytest.raises(CharterError, match="before version 2"):
+        chain.offer(v3)
+    chain.offer(v2)
+    chain.offer(v3)
+    assert chain.offer(v2) is Offer.KNOWN
+    forged = signed(body(2, STEWARDS[:2], 1, GENESIS), 0)
+    with pytest.raises(CharterError, match="not valid"):
+        chain.offer(forged)  # a rollback attempt without enough signatures
+    rival = signed(replace(body(2, STEWARDS, 2, GENESIS), effective_ms=BASE_TS + 2500), 0, 2)
+    with pytest.raises(CharterForkError) as caught:
+        chain.offer(rival)
+    assert {caught.value.proof.first.id, caught.value.proof.second.id} == {v2.id, rival.id}
+
+
+def test_members_must_own_their_org_id() -> None:
+    stolen = replace(member(1, "publisher"), org_id=member(2, "publisher").org_id)
+    with pytest.raises(InvalidValueError):
+        draft(body(1, [STEWARDS[0], stolen], 1))
+
+
+def entry(n: int, seq: int, ts: int, signer: SigningKey | None = None, kind: str = "add"):
+    first = key(n)
+    b = (
+        AddBody((pdq_item(seq),))
+        if kind == "add"
+        else FeedbackBody("pdq", pdq_value(1), Verdict.TRUE_POSITIVE, None, FeedbackNote.NONE)
+    )
+    return sign_entry(
+        signer or first,
+        author=org_id_for(first.public_key),
+        seq=seq,
+        prev=None if seq == 1 else b"\x00" * 32,
+        timestamp_ms=ts,
+        body=b,
+    )
+
+
+def test_roles_membership_time_and_rotation_are_enforced() -> None:
+    rotated = key(100)
+    members = [*STEWARDS, member(9, "subscriber"), member(4, "publisher", keys=(rotated,))]
+    v2 = signed(body(2, members, 2, GENESIS), 0, 1)
+    chain = CharterChain.start(GENESIS)
+    chain.offer(v2)
+    policy = CharterPolicy(chain)
+    later = v2.body.effective_ms + 1
+    policy.authorize(entry(0, 1, later).header)
+    with pytest.raises(UnauthorizedError, match="may not publish add"):
+        policy.authorize(entry(9, 1, later).header)  # a subscriber's add
+    policy.authorize(entry(9, 1, later, kind="feedback").header)
+    with pytest.raises(UnauthorizedError, match="was not a member"):
+        policy.authorize(entry(4, 1, GENESIS.body.effective_ms + 1).header)  # before joining
+    policy.authorize(entry(4, 9, later).header)
+    policy.authorize(entry(4, 10, later, signer=rotated).header)
+    with pytest.raises(UnauthorizedError, match="is not the key"):
+        policy.authorize(entry(4, 10, later).header)  # the retired key after the rotation
+    with pytest.raises(UnauthorizedError, match="is not the key"):
+        policy.authorize(entry(4, 9, later, signer=rotated).header)  # new key too early
+
+
+def test_removal_keeps_earlier_entries_and_takedowns_void() -> None:
+    v2 = signed(
+        body(
+            2,
+            [*STEWARDS[:2], member(9, "subscriber")],
+            2,
+            GENESIS,
+            takedowns=(Takedown(STEWARDS[2].org_id, 5, 6),),
+        ),
+        0,
+        1,
+    )
+    chain = CharterChain.start(GENESIS)
+    chain.offer(v2)
+    policy = CharterPolicy(chain)
+    before = entry(2, 3, v2.body.effective_ms - 1)
+    policy.authorize(before.header)  # signed while still a member
+    with pytest.raises(UnauthorizedError, match="was not a member"):
+        policy.authorize(entry(2, 4, v2.body.effective_ms).header)
+    assert policy.is_void(entry(2, 5, 0).header)
+    assert policy.is_void(entry(2, 6, 0).header)
+    assert not policy.is_void(entry(2, 7, 0).header)
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[Charter], list[bool]]:
+    """Random chains of versions, each signed by a random subset of the previous stewards."""
+    versions = [GENESIS]
+    valid = [True]
+    for number in range(2, draw(st.integers(2, 6)) + 1):
+        prev = versions[-1]
+        stewards = [m for m in prev.body.members if "steward" in m.roles]
+        k = prev.body.threshold
+        chosen = draw(st.lists(st.sampled_from(stewards), unique=True, max_size=len(stewards)))
+        members = [*STEWARDS[: draw(st.integers(1, 3))], member(9, "subscriber")]
+        new_k = draw(st.integers(1, sum("steward" in m.roles for m in members)))
+        b = body(number, members, new_k, prev)
+        charter = draft(b)
+        for m in chosen:
+            charter = charter.signed_by(
+                key(next(i for i in range(10) if member(i).org_id == m.org_id))
+            )
+        versions.append(charter)
+        valid.append(len(chosen) >= k)
+        if len(chosen) < k:
+            break
+    return versions, valid
+
+
+@given(histories())
+@settings(max_examples=40, deadline=None)
+def test_a_chain_accepts_exactly_the_validly_signed_prefix(
+    history: tuple[list[Charter], list[bool]],
+) -> None:
+    versions, valid = history
+    chain = CharterChain.start(versions[0])
+    for charter, ok in zip(versions[1:], valid[1:], strict=True):
+        if ok:
+            assert chain.offer(charter) is Offer.APPENDED
+        else:
+            with pytest.raises(CharterError):
+                chain.offer(charter)
+    assert chain.latest.number == sum(valid)
+    rebuilt = CharterChain.load(chain.versions)
+    assert rebuilt.latest.id == chain.latest.id
