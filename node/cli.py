@@ -441,10 +441,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="jsonl: signed entries (for import); hma-csv: active hashes for HMA banks",
     )
 
-    p = command("peers", cmd_peers, "list, add or remove peers (a running node picks it up)")
-    p.add_argument("action", choices=["list", "add", "remove"])
-    p.add_argument("url", nargs="?", help="peer URL (add), or its node id or URL (remove)")
-    p.add_argument("node_id", nargs="?", help="the peer's node id (add)")
+    p = sub.add_parser(
+        "peers",
+        help="list, add or remove peers (a running node picks it up)",
+        description="list, add or remove peers",
+    )
+    peer_actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, help in (
+        ("list", "list the configured peers"),
+        ("add", "add a peer"),
+        ("remove", "remove a peer"),
+    ):
+        a = peer_actions.add_parser(name, help=help, description=help)
+        a.add_argument("--data", default=DEFAULT_DATA, help="node data directory")
+        a.set_defaults(fn=cmd_peers, url=None, node_id=None)
+        if name == "add":
+            a.add_argument("url", help="the peer's URL, e.g. https://node.example.org")
+            a.add_argument("node_id", help="the peer's node id (its public key, 64 hex)")
+        elif name == "remove":
+            a.add_argument("url", metavar="PEER", help="the peer's node id or URL")
 
     charter_cli.add_parsers(sub, command)
 

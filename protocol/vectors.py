@@ -21,6 +21,7 @@ from protocol.body import (
     RevokeTarget,
     Verdict,
 )
+from protocol.charter import Charter, CharterBody, Member, MemberKey, draft
 from protocol.entry import Entry, sign_entry
 from protocol.feed import ForkProof
 from protocol.identity import SigningKey, org_id_for
@@ -43,6 +44,7 @@ class Vectors:
     fork: ForkProof
     digest_after_add: bytes
     digest_after_revoke: bytes
+    charter: Charter
 
 
 def build() -> Vectors:
@@ -99,7 +101,19 @@ def build() -> Vectors:
         ForkProof.of(feedback, rival),
         after_add,
         bank.digest(T0 + 5_000),
+        _genesis(key),
     )
+
+
+def _genesis(key: SigningKey) -> Charter:
+    """Version 1 of a one-member network whose only member is also its only steward."""
+    member = Member(
+        org_id_for(key.public_key),
+        "Vector Helpline",
+        ("publisher", "steward"),
+        (MemberKey(key.public_key.raw, 1),),
+    )
+    return draft(CharterBody("vector-network", 1, T0, 1, (member,))).signed_by(key)
 
 
 def _entry_lines(name: str, entry: Entry) -> list[str]:
@@ -144,6 +158,14 @@ def render() -> str:
         "```",
         f"after add            {v.digest_after_add.hex()}",
         f"after add + revoke   {v.digest_after_revoke.hex()}",
+        "```",
+        "",
+        "### charter version 1 (one member, steward, threshold 1)",
+        "",
+        "```",
+        f"body       {v.charter.body_bytes.hex()}",
+        f"charter    {v.charter.encode().hex()}",
+        f"charter id {v.charter.id.hex()}",
         "```",
     ]
     return "\n".join(lines) + "\n"

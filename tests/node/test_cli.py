@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.nodes import ROOT, NodeProcess, make_data
+from tests.nodes import ROOT, NodeProcess, make_data, wait_until
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
@@ -126,3 +126,32 @@ def test_submit_refuses_malformed_hash_arguments(tmp_path: Path) -> None:
     result = hashbank("submit", "--data", str(data.root), "f8f8")
     assert result.returncode == 2
     assert "TYPE:HEX" in result.stderr
+
+
+async def test_peers_are_added_listed_and_removed_while_the_node_runs(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "node")
+    other = make_data(tmp_path / "other")
+    node = await NodeProcess.start(data)
+    try:
+        other_id = NodeProcess(other, node.proc, "").node_id
+        added = hashbank("peers", "add", "--data", str(data.root), "http://127.0.0.1:9", other_id)
+        assert added.returncode == 0, added.stderr
+        listed = hashbank("peers", "list", "--data", str(data.root))
+        assert f"{other_id}  http://127.0.0.1:9" in listed.stdout
+
+        async def picked_up() -> bool:
+            return [p["node_id"] for p in (await node.status())["peers"]] == [other_id]
+
+        await wait_until(picked_up, what="the running node to see the new peer")
+        bad = hashbank("peers", "add", "--data", str(data.root), "ftp://x", other_id)
+        assert bad.returncode == 2
+        assert "http(s)" in bad.stderr
+        removed = hashbank("peers", "remove", "--data", str(data.root), other_id)
+        assert removed.returncode == 0
+
+        async def dropped() -> bool:
+            return (await node.status())["peers"] == []
+
+        await wait_until(dropped, what="the running node to drop the peer")
+    finally:
+        node.terminate()

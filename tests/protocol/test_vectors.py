@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from protocol.charter import check_genesis, decode_charter
 from protocol.entry import decode_entry
 from protocol.feed import SelfCertifying, decode_fork_proof
 from protocol.vectors import build, render
@@ -24,3 +25,4 @@ def test_vector_entries_decode_and_chain() -> None:
     assert feedback.header.prev == revoke.id
     proof = decode_fork_proof(v.fork.encode(), SelfCertifying())
     assert feedback.id in {proof.first.id, proof.second.id}
+    check_genesis(decode_charter(v.charter.encode()))
