@@ -155,3 +155,19 @@ async def test_peers_are_added_listed_and_removed_while_the_node_runs(tmp_path: 
         await wait_until(dropped, what="the running node to drop the peer")
     finally:
         node.terminate()
+
+
+def test_hash_prints_one_json_line_per_file_and_flags_errors(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    image = ROOT / "tests" / "data" / "pdq" / "original.jpg"
+    result = hashbank("hash", str(image), str(text), str(tmp_path / "missing.jpg"))
+    assert result.returncode == 1
+    photo, notes, missing = (json.loads(line) for line in result.stdout.splitlines())
+    assert photo["pdq"].startswith("d8f8f0ce")
+    assert photo["quality"] == 100
+    assert notes["pdq"] is None
+    assert notes["note"]
+    assert len(notes["md5"]) == 32
+    assert "missing.jpg" in missing["error"]
+    assert "Traceback" not in result.stderr
