@@ -63,9 +63,15 @@ async def status(request: web.Request) -> web.Response:
 
 async def submit(request: web.Request) -> web.Response:
     node = node_of(request)
-    body = views.parse_submit(await read_json(request), node.case_secret)
-    entry = await node.publish(body)
-    return json_response({"entry_id": entry.id.hex(), "seq": entry.seq}, status=201)
+    doc = await read_json(request)
+    body = views.parse_submit(doc, node.case_secret)
+    key = views.parse_idempotency_key(doc)
+    entry, fresh = await node.publish_once(body, key)
+    # An earlier submission under the same key answers 200 with what it published.
+    return json_response(
+        {"entry_id": entry.id.hex(), "seq": entry.seq, "duplicate": not fresh},
+        status=201 if fresh else 200,
+    )
 
 
 async def revoke(request: web.Request) -> web.Response:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import logging
 import sys
@@ -20,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from node import __version__, charter_cli
+from node import __version__, charter_cli, importer
 from node.client import Client
 from node.config import (
     ROLES,
@@ -267,35 +266,28 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{path} is not a readable file")
+    if not 0 < args.batch <= 10_000:
+        raise UsageError("--batch must be between 1 and 10000")
+    fmt = importer.detect(path, args.format)
     client = _client(args)
-    totals: dict[str, Any] = {"stored": 0, "duplicates": 0, "held": 0, "rejected": {}}
-    with open(args.file) if args.file != "-" else sys.stdin as stream:
-        for chunk in _entry_chunks(stream, 200):
-            result = client.post("/v1/entries", {"entries": chunk})
-            for key in ("stored", "duplicates", "held"):
-                totals[key] += result[key]
-            for code, n in result["rejected"].items():
-                totals["rejected"][code] = totals["rejected"].get(code, 0) + n
-    print(json.dumps(totals))
-    return 0 if not totals["rejected"] else 1
-
-
-def _entry_chunks(stream: TextIO, size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for number, line in enumerate(stream, 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)["entry"]
-            base64.b64decode(entry, validate=True)
-        except (ValueError, KeyError, TypeError):
-            raise UsageError(f'line {number} is not an exported entry ({{"entry": …}})') from None
-        chunk.append(entry)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    if fmt != "entries":
+        totals = importer.import_hashes(
+            client, path, fmt, labels=args.label or [], case=args.case, batch=args.batch
+        )
+        print(json.dumps(totals.as_json()))
+        return 0
+    result: dict[str, Any] = {"stored": 0, "duplicates": 0, "held": 0, "rejected": {}}
+    for chunk in importer.entry_chunks(path):
+        answer = client.post("/v1/entries", {"entries": chunk})
+        for key in ("stored", "duplicates", "held"):
+            result[key] += answer[key]
+        for code, n in answer["rejected"].items():
+            result["rejected"][code] = result["rejected"].get(code, 0) + n
+    print(json.dumps(result))
+    return 0 if not result["rejected"] else 1
 
 
 # --- peers ---------------------------------------------------------------------------------
@@ -463,8 +455,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     charter_cli.add_parsers(sub, command)
 
-    p = command("import", cmd_import, "load exported JSON lines of signed entries", client=True)
-    p.add_argument("file", help="file to read, or - for stdin")
+    p = command(
+        "import",
+        cmd_import,
+        "bulk-publish hashes from JSON lines or CSV (resumable), or load exported entries",
+        client=True,
+    )
+    p.add_argument("file", help="hashes (.jsonl, .csv, `hashbank hash` output) or an export")
+    p.add_argument("--format", choices=importer.FORMATS, default="auto")
+    p.add_argument("--label", action="append", help="label for every hash (repeatable)")
+    p.add_argument("--case", help="case reference for hashes that name none")
+    p.add_argument("--batch", type=int, default=10_000, help="hashes per signed entry")
     return parser
 
 

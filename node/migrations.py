@@ -103,6 +103,14 @@ MIGRATIONS: tuple[str, ...] = (
         detected_ms INTEGER NOT NULL
     );
     """,
+    # 3: idempotency keys, so a retried or resumed submission never publishes twice.
+    """
+    CREATE TABLE idempotency (
+        key        TEXT    PRIMARY KEY,
+        entry_id   BLOB    NOT NULL,
+        created_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 DERIVED_TABLES = ("heads", "items", "revocations", "feedback")

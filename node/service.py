@@ -174,12 +174,30 @@ class Node:
 
     async def publish(self, body: Body) -> Entry:
         """Sign ``body`` as our next entry and store it; returns once it is durable."""
+        entry, _ = await self.publish_once(body, None)
+        return entry
+
+    async def publish_once(self, body: Body, idempotency_key: str | None) -> tuple[Entry, bool]:
+        """Publish ``body`` unless ``idempotency_key`` was used before; (entry, newly published).
+
+        A key already used returns the entry first published under it, so retries and resumed
+        imports never publish twice; reusing a key for different content is a conflict.
+        """
         if self.config.role == "subscriber" and body.kind is not Kind.FEEDBACK:
             raise UnauthorizedError(
                 "this node is configured as a subscriber: it may publish feedback only"
             )
         await self._confirm_own_head()
         async with self._write_lock:
+            if idempotency_key is not None:
+                earlier = await self.store.idempotent_entry(idempotency_key)
+                if earlier is not None:
+                    entry = decode_entry(earlier.raw)
+                    if entry.body != body:
+                        raise ConflictError(
+                            f"idempotency_key {idempotency_key!r} was used for different content"
+                        )
+                    return entry, False
             head = self.heads.get(self.org)
             seq = head.seq + 1 if head else 1
             entry = sign_entry(
@@ -196,9 +214,17 @@ class Node:
             policy = self.charters.policy
             if policy is not None and policy.is_void(entry.header):
                 raise UnauthorizedError(f"a takedown covers this organisation's seq {seq}")
-            await self._commit([entry])
+            extra = []
+            if idempotency_key is not None:
+                extra.append(
+                    (
+                        "INSERT INTO idempotency VALUES (?, ?, ?)",
+                        (idempotency_key, entry.id, now_ms()),
+                    )
+                )
+            await self._commit([entry], prelude=extra)
         self._notify([entry], None)
-        return entry
+        return entry, True
 
     async def _confirm_own_head(self) -> None:
         try:
@@ -352,12 +378,14 @@ class Node:
                 log.exception("fork listener failed")
         return True
 
-    async def _commit(self, entries: list[Entry]) -> None:
+    async def _commit(
+        self, entries: list[Entry], prelude: Sequence[tuple[str, Sequence[object]]] = ()
+    ) -> None:
         ctx = await self.store.context_for(entries)
         policy = self.charters.policy
         void = {e.id for e in entries if policy and policy.is_void(e.header)}
         plan = batch.plan_batch(entries, ctx, now_ms(), void=void)
-        await self.store.write(plan, ctx)
+        await self.store.write(plan, ctx, prelude=prelude)
         for entry in entries:
             self.heads[entry.author] = FeedHead.of(entry)
         self.matcher.apply(plan.activated, plan.deactivate)

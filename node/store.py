@@ -417,6 +417,15 @@ class Store:
         """The next entry cursor and item id a batch would use."""
         return self._next_cursor, self._next_item_id
 
+    async def idempotent_entry(self, key: str) -> StoredEntry | None:
+        """The entry published under an idempotency key, if any."""
+        rows = await self._all(
+            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE id = "
+            "(SELECT entry_id FROM idempotency WHERE key = ?)",
+            (key,),
+        )
+        return _entry(rows[0]) if rows else None
+
     async def charters(self) -> list[bytes]:
         rows = await self._all("SELECT raw FROM charters ORDER BY number")
         return [r[0] for r in rows]

@@ -84,6 +84,16 @@ def case_ref(secret: bytes, case: str) -> bytes:
     return hmac.new(secret, case.encode(), hashlib.sha256).digest()[:16]
 
 
+def parse_idempotency_key(doc: Any) -> str | None:
+    """The optional ``idempotency_key`` of a submission (1 to 200 printable characters)."""
+    key = doc.get("idempotency_key") if isinstance(doc, dict) else None
+    if key is None:
+        return None
+    if not isinstance(key, str) or not 0 < len(key) <= 200 or not key.isprintable():
+        raise BadRequestError("idempotency_key must be 1 to 200 printable characters")
+    return key
+
+
 def parse_submit(doc: Any, case_secret: bytes) -> AddBody:
     """``{"items": [{"signal_type", "value", "labels", "case", "expires_ms"}]}`` → add body."""
     items = _list(_object(doc, "request body"), "items", "", max_len=MAX_ITEMS)
