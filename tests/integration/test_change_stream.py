@@ -1,0 +1,241 @@
+"""``GET /v1/changes/stream``: live Server-Sent Events from a real node on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from node.sse import SETTINGS_KEY
+from tests.nodes import RunningNode, make_data, wait_until
+
+
+@dataclass
+class Event:
+    id: int
+    kind: str
+    data: dict[str, Any]
+
+
+class StreamClient:
+    """Reads SSE frames off one open stream; comments are kept to check heartbeats."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.response = response
+        self.comments: list[str] = []
+        self.buffer = b""
+
+    async def next_event(self, timeout: float = 10.0) -> Event:
+        return await asyncio.wait_for(self._read_frame(), timeout)
+
+    async def events(self, count: int, timeout: float = 20.0) -> list[Event]:
+        return [await self.next_event(timeout) for _ in range(count)]
+
+    async def _read_frame(self) -> Event:
+        fields: dict[str, str] = {}
+        while True:
+            line = await self._line()
+            if line.startswith(":"):
+                self.comments.append(line[1:].strip())
+            elif line:
+                name, _, value = line.partition(": ")
+                fields[name] = value
+            elif "data" in fields:
+                return Event(int(fields["id"]), fields["event"], json.loads(fields["data"]))
+
+    async def _line(self) -> str:
+        # Events can be megabytes on one line, past aiohttp's readline limit.
+        while b"\n" not in self.buffer:
+            chunk = await self.response.content.readany()
+            if not chunk:
+                raise EOFError("stream ended")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode()
+
+
+@pytest.fixture
+async def hb(tmp_path: Path) -> AsyncIterator[RunningNode]:
+    running = await RunningNode.start(make_data(tmp_path / "node"))
+    yield running
+    await running.stop()
+
+
+async def open_stream(
+    hb: RunningNode, query: str = "", session: aiohttp.ClientSession | None = None, **headers: str
+) -> StreamClient:
+    response = await (session or hb.session).get(
+        f"{hb.url}/v1/changes/stream{query}",
+        headers={"Authorization": f"Bearer {hb.token}", **headers},
+    )
+    assert response.status == 200, await response.text()
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    return StreamClient(response)
+
+
+async def submit(hb: RunningNode, n: int, items: int = 1) -> str:
+    doc = {"items": [{"signal_type": "md5", "value": f"{n:016x}{i:016x}"} for i in range(items)]}
+    response = await hb.post("/v1/hashes", doc)
+    assert response.status == 201, response.body
+    return str(response.body["entry_id"])
+
+
+def tune(hb: RunningNode, **settings: Any) -> None:
+    app = hb.runner.app
+    assert app is not None
+    for name, value in settings.items():
+        setattr(app[SETTINGS_KEY], name, value)
+
+
+def listeners(hb: RunningNode, count: int) -> Callable[[], Awaitable[bool]]:
+    """A predicate: the node has ``count`` subscribers (each open stream is one)."""
+
+    async def check() -> bool:
+        return len(hb.node._listeners) == count
+
+    return check
+
+
+async def test_an_add_and_its_revocation_arrive_live_and_in_order(hb: RunningNode) -> None:
+    stream = await open_stream(hb)
+    entry_id = await submit(hb, 1)
+    add = await stream.next_event()
+    assert add.kind == "add"
+    assert add.data["entry_id"] == entry_id
+    assert add.data["body"]["items"][0]["signal_type"] == "md5"
+    assert add.id == int(add.data["cursor"])
+
+    revoked = await hb.post("/v1/revocations", {"entry_id": entry_id})
+    revoke = await stream.next_event()
+    assert revoke.kind == "revoke"
+    assert revoke.data["entry_id"] == revoked.body["entry_id"]
+    assert revoke.data["body"]["targets"][0]["entry_id"] == entry_id
+    assert revoke.id > add.id
+    # The same objects as the polled feed.
+    page = (await hb.get("/v1/changes")).body
+    assert page["changes"] == [add.data, revoke.data]
+    stream.response.close()
+
+
+async def test_resuming_with_last_event_id_has_no_gaps_or_duplicates(hb: RunningNode) -> None:
+    tune(hb, batch=2)  # replaying the backlog takes several reads, each a chance to race
+    for n in range(5):
+        await submit(hb, n)
+    first = await open_stream(hb)
+    seen = await first.events(3)
+    first.response.close()
+    for n in range(5, 9):  # stored while no one listens
+        await submit(hb, n)
+
+    resumed = await open_stream(hb, **{"Last-Event-ID": str(seen[-1].id)})
+    # Entries stored while the backlog is being replayed must come exactly once too.
+    writer = asyncio.gather(*(submit(hb, n) for n in range(9, 20)))
+    seen += await resumed.events(17)
+    await writer
+    cursors = [e.id for e in seen]
+    assert cursors == list(range(1, 21))
+    assert len({e.data["entry_id"] for e in seen}) == 20
+    with pytest.raises(TimeoutError):
+        await resumed.next_event(timeout=0.5)
+    resumed.response.close()
+
+
+async def test_after_parameter_and_kinds_filter(hb: RunningNode) -> None:
+    ids = [await submit(hb, n) for n in range(3)]
+    await hb.post("/v1/revocations", {"entry_id": ids[0]})
+    await hb.post(
+        "/v1/feedback",
+        {
+            "signal_type": "md5",
+            "value": f"{1:016x}{0:016x}",
+            "verdict": "true_positive",
+            "entry_id": ids[1],
+        },
+    )
+    revokes = await open_stream(hb, "?kinds=revoke,feedback")
+    got = await revokes.events(2)
+    assert [e.kind for e in got] == ["revoke", "feedback"]
+    later = await open_stream(hb, "?after=2")
+    assert (await later.next_event()).id == 3
+    revokes.response.close()
+    later.response.close()
+
+
+async def test_idle_streams_get_heartbeats(hb: RunningNode) -> None:
+    tune(hb, heartbeat_s=0.1)
+    stream = await open_stream(hb)
+
+    async def keepalive() -> None:
+        while await stream._line() != ": keepalive":
+            pass
+
+    await asyncio.wait_for(keepalive(), 5)
+    stream.response.close()
+
+
+async def test_a_client_that_stops_reading_is_disconnected_and_can_resume(
+    hb: RunningNode,
+) -> None:
+    tune(hb, slow_client_s=0.5)
+    for n in range(8):  # ~1.5 MB of events each: more than the socket buffers can hold
+        await submit(hb, n, items=10_000)
+    before = len(hb.node._listeners)
+    host, port = hb.url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+    request = (
+        f"GET /v1/changes/stream HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {hb.token}\r\n\r\n"
+    )
+    await asyncio.get_running_loop().sock_sendall(sock, request.encode())
+    await wait_until(listeners(hb, before + 1), timeout=10, what="the stream to open")
+    # Never read: the server must give up on us instead of buffering without bound.
+    await wait_until(listeners(hb, before), timeout=20, what="the slow client's disconnection")
+    sock.close()
+
+    resumed = await open_stream(hb, **{"Last-Event-ID": "6"})
+    tail = await resumed.events(2)
+    assert [e.id for e in tail] == [7, 8]
+    assert len(tail[0].data["body"]["items"]) == 10_000
+    resumed.response.close()
+
+
+async def test_streams_end_when_the_node_stops(tmp_path: Path) -> None:
+    running = await RunningNode.start(make_data(tmp_path / "node"))
+    async with aiohttp.ClientSession() as session:
+        stream = await open_stream(running, session=session)
+        # Promptly, not after aiohttp's 60 s wait for running handlers.
+        await asyncio.wait_for(running.stop(), 10)
+        with pytest.raises(EOFError):
+            await stream.next_event(timeout=5)
+
+
+BAD_STREAMS = [
+    ({}, "?after=-1", 400),
+    ({"Last-Event-ID": "x1"}, "", 400),
+    ({}, "?kinds=adds", 400),
+]
+
+
+@pytest.mark.parametrize(("headers", "query", "status"), BAD_STREAMS)
+async def test_bad_stream_requests_get_json_errors(
+    hb: RunningNode, headers: dict[str, str], query: str, status: int
+) -> None:
+    response = await hb.get(f"/v1/changes/stream{query}", headers=headers)
+    assert response.status == status
+    assert response.body["error"]["code"] == "bad_request"
+
+
+async def test_the_stream_needs_the_token(hb: RunningNode) -> None:
+    response = await hb.get("/v1/changes/stream", token=None)
+    assert response.status == 401
+    assert response.body["error"]["code"] == "unauthenticated"
