@@ -21,6 +21,8 @@ from node.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
+from node.limits import read_body
+from node.matcher import Match, Query
 from node.service import Node
 from protocol.body import Kind
 from protocol.errors import CharterError
@@ -29,6 +31,9 @@ from protocol.identity import parse_hex
 NODE_KEY: web.AppKey[Node] = web.AppKey("node", Node)
 GOSSIP_KEY: web.AppKey[Any] = web.AppKey("gossip")
 MAX_CHANGES = 1_000
+# One answer's matches in all: 1,000 queries of a value published 10,000 times would
+# otherwise build ten million of them (gigabytes) in memory.
+MAX_MATCHES = 100_000
 
 
 def json_response(doc: Any, status: int = 200) -> web.Response:
@@ -39,7 +44,7 @@ def json_response(doc: Any, status: int = 200) -> web.Response:
 
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON, or a 400 naming what is wrong with it."""
-    data = await request.read()
+    data = await read_body(request)
     if not data:
         raise BadRequestError("request body is empty; expected JSON")
     try:
@@ -109,8 +114,21 @@ async def feedback(request: web.Request) -> web.Response:
 
 async def match(request: web.Request) -> web.Response:
     queries, threshold = views.parse_match(await read_json(request))
-    results = await node_of(request).match(queries, threshold)
+    results = await bounded_match(node_of(request), queries, threshold)
     return json_response(views.match_results(results))
+
+
+async def bounded_match(node: Node, queries: list[Query], threshold: int) -> list[list[Match]]:
+    """``node.match``, each distinct query once; 413 if the answer is over ``MAX_MATCHES``."""
+    distinct = list(dict.fromkeys(queries))
+    found = dict(zip(distinct, await node.match(distinct, threshold), strict=True))
+    total = sum(len(found[q]) for q in queries)
+    if total > MAX_MATCHES:
+        raise PayloadTooLargeError(
+            f"the answer would hold {total} matches, over the limit of {MAX_MATCHES}; "
+            "ask about fewer hashes at a time"
+        )
+    return [found[q] for q in queries]
 
 
 async def changes(request: web.Request) -> web.Response:
@@ -135,7 +153,7 @@ def _query_int(request: web.Request, name: str, default: int, *, minimum: int) -
     text = request.query.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise BadRequestError(
             f"query parameter {name} must be a non-negative integer, got {text!r}"
         )

@@ -49,6 +49,12 @@ class Config:
     sync_interval_s: float = 30.0
     confirm_own_head: bool = True
     max_body_bytes: int = 8 * 1024 * 1024
+    api_rate: float = 200.0
+    api_burst: float = 1000.0
+    peer_rate: float = 100.0
+    peer_burst: float = 500.0
+    request_timeout_s: float = 10.0
+    max_connections: int = 1000
     log_requests: bool = True
 
     @property
@@ -177,6 +183,23 @@ def parse_config(raw: dict[str, object], where: str) -> Config:
     confirm = _get(sync, "confirm_own_head", bool, where)
     limits = _table(raw, "limits", where)
     max_body = _get(limits, "max_body_bytes", int, where)
+    numbers = {
+        setting: _get(limits, setting, (int, float), where)
+        for setting in (
+            "api_rate",
+            "api_burst",
+            "peer_rate",
+            "peer_burst",
+            "request_timeout_s",
+            "max_connections",
+        )
+    }
+    for setting, value in numbers.items():
+        if value is not None and value <= 0:
+            raise ConfigError(f"{where}: limits.{setting} must be positive, got {value}")
+    limit_values = {k: v for k, v in numbers.items() if v is not None}
+    if "max_connections" in limit_values:
+        limit_values["max_connections"] = int(limit_values["max_connections"])
     org_id = str(_get(node, "org_id", str, where) or "")
     if org_id:
         try:
@@ -194,6 +217,7 @@ def parse_config(raw: dict[str, object], where: str) -> Config:
         sync_interval_s=float(interval) if interval is not None else 30.0,
         confirm_own_head=True if confirm is None else bool(confirm),
         max_body_bytes=int(max_body) if max_body is not None else 8 * 1024 * 1024,
+        **limit_values,
     )
 
 
@@ -255,6 +279,22 @@ def render_config(config: Config) -> str:
     lines += ["", "[sync]", f"interval_seconds = {config.sync_interval_s:g}"]
     if not config.confirm_own_head:
         lines.append("confirm_own_head = false")
+    defaults = Config(name="x")
+    limits = [
+        f"{name} = {getattr(config, name)!r}"
+        for name in (
+            "max_body_bytes",
+            "api_rate",
+            "api_burst",
+            "peer_rate",
+            "peer_burst",
+            "request_timeout_s",
+            "max_connections",
+        )
+        if getattr(config, name) != getattr(defaults, name)
+    ]
+    if limits:
+        lines += ["", "[limits]", *limits]
     for peer in config.peers:
         lines += ["", "[[peers]]", f"url = {_toml_str(peer.url)}"]
         lines.append(f"node_id = {_toml_str(peer.node_id)}")

@@ -91,3 +91,7 @@ class RateLimitedError(NodeError):
 
     code = "rate_limited"
     status = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -8,14 +8,20 @@ partial index on active values, one batched query per signal type per request.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from node.pdq_index import PdqIndex
 from node.store import ItemRow, Store
 from protocol.signals import PDQ, Comparison, SignalType
+
+log = logging.getLogger("hashbank.matcher")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,19 +40,60 @@ class Match:
     distance: int
 
 
+def _marker(store: Store) -> dict[str, object]:
+    return {"digest": store.digest.value().hex(), "next_item_id": store.next_ids()[1]}
+
+
+def _read_marker(path: Path) -> dict[str, object] | None:
+    try:
+        value = json.loads((path / "marker.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 class Matcher:
     """The node's matching state, kept in step with the store's active items."""
 
     def __init__(self) -> None:
         self.pdq = PdqIndex()
 
-    async def load(self, store: Store) -> None:
-        """Build the PDQ index from the store's active items."""
+    async def load(self, store: Store, saved: Path | None = None) -> str:
+        """Load the PDQ index saved at ``saved`` if it matches the store, else build it.
+
+        Returns how it was obtained ("loaded" or "built"). A saved index is used only when its
+        marker names the store's current bank digest and next item id: any change to the
+        active items since (or a crash before the index was saved) means a rebuild.
+        """
+        if saved is not None and _marker(store) == _read_marker(saved):
+            try:
+                self.pdq = await asyncio.to_thread(PdqIndex.load, saved / "index")
+                return "loaded"
+            except (OSError, ValueError) as exc:
+                log.warning("saved PDQ index unusable, rebuilding: %s", exc)
         ids, values = await store.active_values(PDQ)
         index = PdqIndex()
         if len(ids):
             await asyncio.to_thread(index.add, ids, values)
         self.pdq = index
+        return "built"
+
+    async def save(self, store: Store, path: Path) -> None:
+        """Save the index with a marker of the store state it reflects."""
+        path.mkdir(exist_ok=True)
+        marker = path / "marker.json"
+        marker.unlink(missing_ok=True)  # while the index is rewritten, it is not current
+        await asyncio.to_thread(self.pdq.save, path / "index")
+        tmp = path / "marker.json.tmp"
+        tmp.write_text(json.dumps(_marker(store)))
+        os.replace(tmp, marker)
+
+    async def apply_async(
+        self, activated: Sequence[tuple[int, str, bytes]], deactivated: Sequence[int]
+    ) -> None:
+        """``apply`` in a worker thread: a large add may merge index segments for seconds."""
+        if activated or deactivated:
+            await asyncio.to_thread(self.apply, activated, deactivated)
 
     def apply(
         self, activated: Sequence[tuple[int, str, bytes]], deactivated: Sequence[int]

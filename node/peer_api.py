@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from node.errors import BadRequestError
+from node.errors import BadRequestError, RateLimitedError
+from node.limits import RateLimiter, read_body
 from node.service import Node
 from node.transport import MSGPACK
 from protocol import wire
@@ -36,6 +37,7 @@ NODE: web.AppKey[Node] = web.AppKey("peer_node", Node)
 REPLAY: web.AppKey[ReplayCache] = web.AppKey("replay", ReplayCache)
 ACCEPT: web.AppKey[Callable[[PublicKey], bool]] = web.AppKey("accept", Callable)  # type: ignore[arg-type]
 WANT_SYNC: web.AppKey[Callable[[str], None]] = web.AppKey("want_sync", Callable)  # type: ignore[arg-type]
+LIMIT: web.AppKey[RateLimiter] = web.AppKey("peer_limit", RateLimiter)
 MAX_AGE_S = 30
 MAX_PEER_BODY = 2 * MAX_BATCH_BYTES
 
@@ -47,7 +49,7 @@ def msgpack_response(data: bytes) -> web.Response:
 @web.middleware
 async def peer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse, with 401, any request not signed by an accepted peer key within the window."""
-    body = await request.read()
+    body = await read_body(request)
     try:
         signed = verify_request(
             method=request.method,
@@ -67,6 +69,8 @@ async def peer_auth(request: web.Request, handler: Handler) -> web.StreamRespons
             exc.message,
         )
         raise
+    if wait := request.app[LIMIT].check(str(signed.key)):
+        raise RateLimitedError(f"too many requests from this peer; retry in {wait:.1f} s", wait)
     request["peer"] = str(signed.key)
     return await handler(request)
 
@@ -127,7 +131,7 @@ async def post_forks(request: web.Request) -> web.Response:
 
 async def get_charters(request: web.Request) -> web.Response:
     text = request.query.get("after", "0")
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise BadRequestError("after must be a charter version number")
     return msgpack_response(wire.encode(request.app[NODE].charters.since(int(text))))
 
@@ -148,10 +152,14 @@ async def notify(request: web.Request) -> web.Response:
 
 
 def make_peer_app(
-    node: Node, accept: Callable[[PublicKey], bool], want_sync: Callable[[str], None]
+    node: Node,
+    accept: Callable[[PublicKey], bool],
+    want_sync: Callable[[str], None],
+    limiter: RateLimiter,
 ) -> web.Application:
     """The ``/v1/peer`` sub-application."""
     app = web.Application(middlewares=[peer_auth], client_max_size=MAX_PEER_BODY)
+    app[LIMIT] = limiter
     app[NODE] = node
     app[REPLAY] = ReplayCache(window_seconds=MAX_AGE_S + 10)
     app[ACCEPT] = accept

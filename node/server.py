@@ -17,8 +17,9 @@ from aiohttp import web
 
 from node import api
 from node.config import read_secret
-from node.errors import NodeError, UnauthenticatedError
+from node.errors import NodeError, RateLimitedError, UnauthenticatedError
 from node.gossip import Gossip
+from node.limits import BODY_TIMEOUT, ConnectionGuard, RateLimiter
 from node.peer_api import make_peer_app
 from node.service import Node
 from protocol.errors import ProtocolError
@@ -26,6 +27,8 @@ from protocol.errors import ProtocolError
 log = logging.getLogger("hashbank.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_KEY: web.AppKey[str] = web.AppKey("token", str)
+API_LIMIT: web.AppKey[RateLimiter] = web.AppKey("api_limit", RateLimiter)
+GUARD: web.AppKey[ConnectionGuard] = web.AppKey("guard", ConnectionGuard)
 EXPIRY_SWEEP_S = 10.0
 # Protocol errors are the client's fault (4xx); these codes have a more precise status.
 PROTOCOL_STATUS = {"auth_failed": 401, "unauthorized": 403, "too_large": 413}
@@ -46,12 +49,19 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except ProtocolError as exc:
         return error_response(PROTOCOL_STATUS.get(exc.code, 400), exc.code, exc.message)
+    except RateLimitedError as exc:
+        response = error_response(exc.status, exc.code, exc.message)
+        response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
     except NodeError as exc:
         return error_response(exc.status, exc.code, exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(exc.status, _slug(exc.reason), exc.text or exc.reason)
+        response = error_response(exc.status, _slug(exc.reason), exc.text or exc.reason)
+        if "Allow" in exc.headers:  # a 405 must say which methods the path serves (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -77,19 +87,24 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise UnauthenticatedError(
                 "missing or wrong bearer token (see operator.token in the node's data directory)"
             )
+        if wait := request.app[API_LIMIT].check("operator"):
+            raise RateLimitedError(f"too many requests; retry in {wait:.1f} s", wait)
     return await handler(request)
 
 
 @web.middleware
 async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One structured line per request."""
+    """One structured line per request (and the slow-client guard's bookkeeping)."""
     start = time.perf_counter()
     status = 500
+    guard = request.app[GUARD]
+    guard.request_started(request.transport)
     try:
         response = await handler(request)
         status = response.status
         return response
     finally:
+        guard.request_finished(request.transport)
         log.info(
             "request method=%s path=%s status=%d ms=%.1f peer=%s",
             request.method,
@@ -107,13 +122,23 @@ def make_app(node: Node, token: str) -> web.Application:
     )
     app[api.NODE_KEY] = node
     app[TOKEN_KEY] = token
+    config = node.config
+    app[API_LIMIT] = RateLimiter(config.api_rate, config.api_burst)
+    app[GUARD] = ConnectionGuard(config.request_timeout_s, config.max_connections)
+    app[BODY_TIMEOUT] = 3 * config.request_timeout_s
     # Gossip is created here but started with the app, so peer routes can reach it from the
     # first request on.
     gossip = Gossip(node)
     app[api.GOSSIP_KEY] = gossip
     api.add_routes(app)
     app.add_subapp(
-        "/v1/peer/", make_peer_app(node, accept=gossip.accepts, want_sync=gossip.want_sync)
+        "/v1/peer/",
+        make_peer_app(
+            node,
+            accept=gossip.accepts,
+            want_sync=gossip.want_sync,
+            limiter=RateLimiter(config.peer_rate, config.peer_burst),
+        ),
     )
     app.cleanup_ctx.append(_upkeep)
     return app
@@ -141,15 +166,26 @@ async def _sweep_expired(node: Node) -> None:
             log.exception("expiry sweep failed")
 
 
+async def listen(runner: web.AppRunner, host: str, port: int) -> tuple[asyncio.Server, str]:
+    """Accept connections for a set-up runner, through its app's connection guard."""
+    app = runner.app
+    factory = app[GUARD].wrap(runner.server) if runner.server else None
+    if factory is None:
+        raise RuntimeError("the runner must be set up before listening")
+    server = await asyncio.get_running_loop().create_server(factory, host, port)
+    bound = server.sockets[0].getsockname()
+    return server, f"http://{bound[0]}:{bound[1]}"
+
+
 async def serve(node: Node, *, host: str, port: int, ready: Callable[[str], None]) -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly."""
     token = read_secret(node.data.token)
-    runner = web.AppRunner(make_app(node, token), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        make_app(node, token), access_log=None, handle_signals=False, keepalive_timeout=15
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0]
-    ready(f"http://{bound[0]}:{bound[1]}")
+    server, url = await listen(runner, host, port)
+    ready(url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -158,4 +194,5 @@ async def serve(node: Node, *, host: str, port: int, ready: Callable[[str], None
         await stop.wait()
     finally:
         log.info("stopping")
+        server.close()
         await runner.cleanup()

@@ -152,9 +152,18 @@ class Node:
         self.heads = await self.store.heads()
         self.forked = {a: seq for a, (seq, _, _) in (await self.store.forks()).items()}
         await self.store.expire(now_ms())
-        await self.matcher.load(self.store)
+        started = time.monotonic()
+        how = await self.matcher.load(self.store, self.data.root / "pdq-index")
+        log.info(
+            "pdq index %s items=%d s=%.2f", how, len(self.matcher.pdq), time.monotonic() - started
+        )
 
     async def close(self) -> None:
+        """Save the PDQ index (so the next start loads instead of rebuilding), close the store."""
+        try:
+            await self.matcher.save(self.store, self.data.root / "pdq-index")
+        except OSError as exc:
+            log.warning("could not save the PDQ index: %s", exc)
         await self.store.close()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -322,20 +331,27 @@ class Node:
     async def _place_all(self, entries: list[Entry], report: IngestReport) -> list[Entry]:
         accepted: list[Entry] = []
         heads = dict(self.heads)
+        # Entries placed in this batch are not in the store yet; a later entry of the batch at
+        # the same author and seq (a repeat, or a fork) is judged against them.
+        batch: dict[tuple[bytes, int], Entry] = {}
         for entry in sorted(entries, key=lambda e: (e.author, e.seq)):
-            for ready in await self._place_one(entry, heads, report):
+            for ready in await self._place_one(entry, heads, report, batch):
                 accepted.append(ready)
         return accepted
 
     async def _place_one(
-        self, entry: Entry, heads: dict[bytes, FeedHead], report: IngestReport
+        self,
+        entry: Entry,
+        heads: dict[bytes, FeedHead],
+        report: IngestReport,
+        batch: dict[tuple[bytes, int], Entry],
     ) -> list[Entry]:
         """Place one entry; returns it and any held successors it releases."""
         if entry.author in self.forked:
             report.rejected["forked_author"] += 1
             return []
         try:
-            placement = await self._placement(entry, heads.get(entry.author))
+            placement = await self._placement(entry, heads.get(entry.author), batch)
         except ForkError as exc:
             if isinstance(exc.proof, ForkProof):
                 await self.record_fork(exc.proof)
@@ -351,18 +367,23 @@ class Node:
             report.held += int(self.holdback.hold(entry))
             return []
         heads[entry.author] = FeedHead.of(entry)
+        batch[(entry.author, entry.seq)] = entry
         out = [entry]
         for successor in self.holdback.release(entry.author, entry.seq + 1):
-            out += await self._place_one(successor, heads, report)
+            out += await self._place_one(successor, heads, report, batch)
         return out
 
-    async def _placement(self, entry: Entry, head: FeedHead | None) -> Placement:
+    async def _placement(
+        self, entry: Entry, head: FeedHead | None, batch: dict[tuple[bytes, int], Entry]
+    ) -> Placement:
         stored = None
         if head is not None and entry.seq <= head.seq:
             row = await self.store.entry_at(entry.author, entry.seq)
             if row is not None and row.id == entry.id:
                 return Placement.DUPLICATE
-            stored = decode_entry(row.raw) if row is not None else None
+            stored = (
+                decode_entry(row.raw) if row is not None else batch.get((entry.author, entry.seq))
+            )
         return place(entry, head, stored)
 
     async def record_fork(self, proof: ForkProof, source: str | None = None) -> bool:
@@ -388,7 +409,7 @@ class Node:
         await self.store.write(plan, ctx, prelude=prelude)
         for entry in entries:
             self.heads[entry.author] = FeedHead.of(entry)
-        self.matcher.apply(plan.activated, plan.deactivate)
+        await self.matcher.apply_async(plan.activated, plan.deactivate)
 
     def _notify(self, entries: Sequence[Entry], source: str | None) -> None:
         for listener in list(self._listeners):
@@ -440,7 +461,7 @@ class Node:
             self.heads[author] = FeedHead.of(kept[-1][1])
         else:
             self.heads.pop(author, None)
-        self.matcher.apply(plan.activated, [r[0] for r in removed])
+        await self.matcher.apply_async(plan.activated, [r[0] for r in removed])
 
     # --- upkeep ----------------------------------------------------------------------------
 
@@ -448,7 +469,7 @@ class Node:
         """Deactivate expired items; returns how many."""
         async with self._write_lock:
             gone = await self.store.expire(now_ms())
-            self.matcher.apply([], gone)
+            await self.matcher.apply_async([], gone)
         return len(gone)
 
     def gaps(self) -> list[Range]:

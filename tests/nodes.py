@@ -25,7 +25,7 @@ from node.config import (
     read_secret,
     write_config,
 )
-from node.server import make_app
+from node.server import listen, make_app
 from node.service import Node
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +53,7 @@ class RunningNode:
     data: DataDir
     node: Node
     runner: web.AppRunner
+    server: asyncio.Server
     url: str
     token: str
     session: aiohttp.ClientSession = field(repr=False)
@@ -63,13 +64,12 @@ class RunningNode:
         token = read_secret(data.token)
         runner = web.AppRunner(make_app(node, token), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        return cls(data, node, runner, f"http://{host}:{port}", token, aiohttp.ClientSession())
+        server, url = await listen(runner, "127.0.0.1", 0)
+        return cls(data, node, runner, server, url, token, aiohttp.ClientSession())
 
     async def stop(self) -> None:
         await self.session.close()
+        self.server.close()
         await self.runner.cleanup()
         await self.node.close()
 

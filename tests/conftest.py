@@ -1,0 +1,12 @@
+"""Suite-wide settings."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, settings
+
+# The suite runs on shared, noisy 2-core machines: per-example deadlines would measure the
+# neighbours, not us. Speed is the benchmarks' business (bench/), behaviour the tests'.
+settings.register_profile(
+    "hashbank", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("hashbank")
