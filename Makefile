@@ -38,5 +38,18 @@ bench: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m node.demo
 
+# Coverage-guided fuzzing of the entry and charter decoders (atheris/libFuzzer) for FUZZ_SECONDS.
+# atheris is installed here, not in the dev extra, so `make test` never pays for it. The corpus
+# and any crash inputs stay in $(FUZZ_DIR); a crash fails the target.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR ?= build/fuzz
+fuzz: $(STAMP)
+	@$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/python -m pip install --quiet atheris \
+		|| { echo "make fuzz: atheris could not be installed for $$($(BIN)/python --version)" \
+			"(no wheel for this platform, and building one needs clang with libFuzzer)" >&2; exit 1; }
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/crashes
+	$(BIN)/python tests/fuzz/atheris_decoders.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/ $(FUZZ_DIR)/corpus
+
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

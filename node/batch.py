@@ -14,6 +14,10 @@ from protocol.bank import BankDigest, is_live, item_digest, withdrawn
 from protocol.body import AddBody, FeedbackBody, Kind, RevokeBody
 from protocol.entry import Entry
 
+# SQLite integers are signed 64-bit; a later expiry (the protocol allows any uint64, and this is
+# some 292 million years away) is stored as this, which means the same: never in practice.
+MAX_STORED_EXPIRY_MS = 2**63 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class ItemRef:
@@ -144,7 +148,7 @@ def _plan_add(
                 item.value,
                 ",".join(item.labels),
                 item.case_ref,
-                item.expires_ms,
+                min(item.expires_ms, MAX_STORED_EXPIRY_MS) if item.expires_ms else item.expires_ms,
                 int(active),
             )
         )

@@ -24,6 +24,7 @@ from protocol.identity import SigningKey, org_id_for, parse_hex
 
 ROLES = ("publisher", "subscriber")
 DEFAULT_PORT = 8750
+MIN_BODY_BYTES = 5 * 1024 * 1024
 KEY_PREFIX = "hashbank-ed25519-seed:"
 
 
@@ -197,6 +198,11 @@ def parse_config(raw: dict[str, object], where: str) -> Config:
     for setting, value in numbers.items():
         if value is not None and value <= 0:
             raise ConfigError(f"{where}: limits.{setting} must be positive, got {value}")
+    if max_body is not None and max_body < MIN_BODY_BYTES:
+        raise ConfigError(
+            f"{where}: limits.max_body_bytes must be at least {MIN_BODY_BYTES} so a full-size "
+            "entry can be pushed between nodes"
+        )
     limit_values = {k: v for k, v in numbers.items() if v is not None}
     if "max_connections" in limit_values:
         limit_values["max_connections"] = int(limit_values["max_connections"])

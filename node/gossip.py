@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 
 from node.backoff import Backoff
+from node.clock import now_ms
 from node.config import PeerConfig, load_config
 from node.service import Node
 from node.transport import PeerClient, PeerError
@@ -37,7 +38,9 @@ log = logging.getLogger("hashbank.gossip")
 
 MAX_QUEUE = 10_000
 PUSH_BATCH = 200
-PUSH_BATCH_BYTES = 8 * 1024 * 1024
+# Under the receiver's request limit (limits.max_body_bytes, at least 5 MiB) even for one
+# entry of the largest size (4 MiB): aiohttp applies the root app's limit to peer routes too.
+PUSH_BATCH_BYTES = 4 * 1024 * 1024
 CONFIG_POLL_S = 1.0
 
 
@@ -150,6 +153,7 @@ class PeerLink:
         node = self.gossip.node
         await self._pull_charters()
         theirs = await self.client.heads()
+        node.watch.saw(self.peer.url, {a: h.seq for a, h in theirs.items()}, now_ms())
         ours = {a: Head(a, h.seq, h.entry_id) for a, h in node.heads.items()}
         pull = PullSync(ours, theirs, blocked=set(node.forked))
         await self._check(pull.comparison.check)
@@ -227,9 +231,12 @@ class PeerLink:
         await asyncio.sleep(delay)
 
     def status(self) -> dict[str, Any]:
+        node = self.gossip.node
+        lagging = node.watch.lagging(self.peer.url, {a: h.seq for a, h in node.heads.items()})
         return {
             "url": self.peer.url,
             "node_id": self.key,
+            "behind_on": [a.hex() for a in lagging],
             "queue": len(self.queue),
             "failures": self.backoff.failures,
             "last_ok_ms": self.last_ok_ms or None,

@@ -158,7 +158,8 @@ def make_peer_app(
     limiter: RateLimiter,
 ) -> web.Application:
     """The ``/v1/peer`` sub-application."""
-    app = web.Application(middlewares=[peer_auth], client_max_size=MAX_PEER_BODY)
+    # (aiohttp applies the root application's client_max_size to sub-apps; see gossip.py.)
+    app = web.Application(middlewares=[peer_auth])
     app[LIMIT] = limiter
     app[NODE] = node
     app[REPLAY] = ReplayCache(window_seconds=MAX_AGE_S + 10)

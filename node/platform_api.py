@@ -46,7 +46,7 @@ async def lookup(request: web.Request) -> web.Response:
     """The current state of each hash asked about, in request order."""
     node = api.node_of(request)
     queries = parse_lookup(await api.read_json(request))
-    found = await node.match(queries, 0)  # distance 0: the very hash, PDQ included
+    found = await api.bounded_match(node, queries, 0)  # distance 0: the very hash, PDQ included
     expiry = await node.store.item_expiry([m.item.item_id for ms in found for m in ms])
     latest = await _latest_feedback(node, queries)
     signals = []

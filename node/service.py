@@ -20,6 +20,7 @@ from node.clock import now_ms
 from node.config import Config, DataDir, load_case_secret, load_config, load_key
 from node.errors import ConflictError, UnavailableError
 from node.matcher import Match, Matcher, Query
+from node.staleness import HeadWatch
 from node.store import Store, StoredEntry
 from protocol.bank import BankDigest, item_digest
 from protocol.body import Body, Kind
@@ -113,6 +114,7 @@ class Node:
         self.heads: dict[bytes, FeedHead] = {}
         self.forked: dict[bytes, int] = {}
         self.holdback = HoldBack()
+        self.watch = HeadWatch()
         self.rejections: collections.Counter[str] = collections.Counter()
         self.started = time.monotonic()
         self._write_lock = asyncio.Lock()
@@ -511,4 +513,41 @@ class Node:
             "rejected": dict(self.rejections),
             "charter": self._charter_status(),
             "held": len(self.holdback),
+            **await self._feeds_status(),
         }
+
+    async def _feeds_status(self) -> dict[str, object]:
+        """Every author's head and when it last advanced here; authors seen further ahead."""
+        advanced = await self.store.head_times()
+        names = self._member_names()
+        ours = {a: h.seq for a, h in self.heads.items()}
+        best = self.watch.best
+        return {
+            "authors": [
+                {
+                    "author": a.hex(),
+                    "name": names.get(a),
+                    "seq": h.seq,
+                    "advanced_ms": advanced.get(a),
+                    "seen_seq": best[a].seq if a in best else None,
+                }
+                for a, h in sorted(self.heads.items())
+            ],
+            "behind": [
+                {
+                    "author": a.hex(),
+                    "name": names.get(a),
+                    "seq": seq,
+                    "seen_seq": s.seq,
+                    "seen_at": s.peer,
+                    "since_ms": s.since_ms,
+                }
+                for a, seq, s in self.watch.behind(ours)
+            ],
+        }
+
+    def _member_names(self) -> dict[bytes, str]:
+        chain = self.charters.chain
+        if chain is None:
+            return {self.org: self.config.name}
+        return {m.org_id: m.name for c in chain.versions for m in c.body.members}

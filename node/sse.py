@@ -72,7 +72,7 @@ def resume_cursor(request: web.Request) -> int:
     if last is None or last.strip() == "":
         return api._query_int(request, "after", 0, minimum=0)
     text = last.strip()
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise BadRequestError(f"Last-Event-ID must be a change cursor, got {text[:40]!r}")
     return int(text)
 

@@ -27,6 +27,9 @@ from protocol.signals import SignalType
 
 # SQLite allows 32766 bound parameters; stay well below for IN (...) lists.
 CHUNK = 900
+# SQLite integers are signed 64-bit. The protocol allows seqs up to 2**64 - 1, but no feed can
+# reach 2**63 (every entry before it would have to exist), so no stored entry lies beyond.
+MAX_STORED_SEQ = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,8 +296,11 @@ class Store:
 
     async def add_fork(self, author: bytes, seq: int, proof: bytes, now_ms: int) -> bool:
         """Record a fork proof; False if this author's fork was already known."""
+        # A proof may be at any seq; one beyond what SQLite holds is kept at its limit (the
+        # proof itself, stored whole, still names the exact seq).
         async with self._db.execute(
-            "INSERT OR IGNORE INTO forks VALUES (?, ?, ?, ?)", (author, seq, proof, now_ms)
+            "INSERT OR IGNORE INTO forks VALUES (?, ?, ?, ?)",
+            (author, min(seq, MAX_STORED_SEQ), proof, now_ms),
         ) as cur:
             return cur.rowcount == 1
 
@@ -324,9 +330,11 @@ class Store:
         return _entry(rows[0]) if rows else None
 
     async def entry_range(self, author: bytes, first: int, last: int) -> list[bytes]:
+        if first > MAX_STORED_SEQ:  # a peer may ask for any uint64 seq; none is stored there
+            return []
         rows = await self._all(
             "SELECT raw FROM entries WHERE author = ? AND seq BETWEEN ? AND ? ORDER BY seq",
-            (author, first, last),
+            (author, first, min(last, MAX_STORED_SEQ)),
         )
         return [r[0] for r in rows]
 

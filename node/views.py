@@ -165,7 +165,8 @@ def parse_match(doc: Any) -> tuple[list[Query], int]:
         spec = signal_type(q.get("signal_type"), f"queries[{i}].signal_type")
         queries.append(Query(spec, spec.parse(q.get("value"), f"queries[{i}].value")))
     threshold = _int(body, "threshold", "", PDQ.default_threshold)
-    assert threshold is not None
+    if threshold is None:  # an explicit null
+        raise BadRequestError("threshold must be an integer")
     if not 0 <= threshold <= PDQ.max_threshold:
         raise BadRequestError(
             f"threshold must be between 0 and {PDQ.max_threshold}, got {threshold}"

@@ -167,7 +167,11 @@ def _decode_add(value: Any) -> AddBody:
             spec.check(hash_value, f"items[{index}].value")
         if labels:
             label_key = tuple(labels) if type(labels) is list else None
-            if label_key is None or label_key not in checked_labels:
+            try:
+                known = label_key in checked_labels
+            except TypeError:  # an array among the labels is unhashable (and never a label)
+                known = False
+            if label_key is None or not known:
                 label_key = _decode_labels(index, labels)
         elif type(labels) is list:
             label_key = ()
@@ -194,8 +198,6 @@ def _decode_labels(index: int, labels: Any) -> tuple[str, ...]:
     if type(labels) is not list:
         raise MalformedError(f"items[{index}].labels must be an array", field="labels")
     key = tuple(labels)
-    if key in _CHECKED_LABELS:
-        return key
     field = f"items[{index}].labels"
     schema.seq_of(labels, field, max_len=MAX_LABELS)
     for label in labels:

@@ -94,7 +94,7 @@ class CharterChain:
         """A different version with a number we hold: a fork if valid, else a rollback attempt."""
         try:
             if charter.number == 1:
-                check_genesis(charter)
+                self._check_rival_genesis(charter)
             else:
                 check_successor(self.versions[charter.number - 2], charter)
         except CharterError as exc:
@@ -102,6 +102,20 @@ class CharterChain:
                 f"refused charter version {charter.number}: we hold version "
                 f"{self.latest.number} and the offered one is not valid ({exc.message})"
             ) from None
+
+    def _check_rival_genesis(self, charter: Charter) -> None:
+        """A rival version 1 forks *this* network only if our version 1's stewards signed it.
+
+        Anyone can write a valid version 1 of a network of their own; that is not a fork of
+        ours, and must not raise the alarm.
+        """
+        check_genesis(charter)
+        ours = self.versions[0]
+        if charter.body.network != ours.body.network:
+            raise CharterError(f"version 1 of another network ({charter.body.network!r})")
+        signers = charter.valid_signers(ours.body.steward_keys())
+        if len(signers) < ours.body.threshold:
+            raise CharterError("a version 1 not signed by this network's founding stewards")
 
     def in_effect(self, timestamp_ms: int) -> CharterBody:
         """The version in effect at ``timestamp_ms`` (version 1 before any took effect)."""

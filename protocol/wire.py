@@ -87,6 +87,9 @@ def decode(data: bytes, *, max_size: int, what: str = "object") -> Any:
             strict_map_key=True,
             object_pairs_hook=_refuse_map,
             ext_hook=_refuse_ext,
+            # Extension type -1 (timestamps) bypasses ext_hook; as a float it re-encodes
+            # differently below, so it is refused like every other extension.
+            timestamp=1,
         )
     except MalformedError:
         raise

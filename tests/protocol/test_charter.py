@@ -229,3 +229,14 @@ def test_a_chain_accepts_exactly_the_validly_signed_prefix(
     assert chain.latest.number == sum(valid)
     rebuilt = CharterChain.load(chain.versions)
     assert rebuilt.latest.id == chain.latest.id
+
+
+def test_a_stranger_s_version_1_is_refused_not_reported_as_a_fork() -> None:
+    chain = CharterChain.start(GENESIS)
+    stranger = signed(body(1, [member(7, "publisher", "steward")], 1), 7)
+    with pytest.raises(CharterError, match="not valid") as caught:
+        chain.offer(stranger)
+    assert not isinstance(caught.value, CharterForkError)
+    rival = signed(replace(GENESIS.body, effective_ms=BASE_TS + 1), 0, 2)
+    with pytest.raises(CharterForkError):
+        chain.offer(rival)

@@ -1,0 +1,109 @@
+"""A relay that withholds a member's newer entries is noticed by a node with another peer."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from node.config import PeerConfig, load_config, load_key, write_config
+from protocol import wire
+from protocol.identity import SigningKey
+from protocol.sync import Head, encode_entries, encode_heads
+from tests.builders import Author
+from tests.nodes import NodeProcess, make_data, start_nodes, wait_until
+
+LIAR = SigningKey(b"\x61" * 32)
+
+
+class FakeRelay:
+    """A peer that announces whatever heads the test says, and serves no entries."""
+
+    def __init__(self) -> None:
+        self.heads: list[Head] = []
+        self.url = ""
+
+    async def start(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_get("/v1/peer/heads", self._heads)
+        app.router.add_post("/v1/peer/entries", self._nothing_entries)
+        app.router.add_get("/v1/peer/forks", self._empty)
+        app.router.add_post("/v1/peer/push", self._empty)
+        app.router.add_post("/v1/peer/notify", self._empty)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
+        return runner
+
+    async def _heads(self, request: web.Request) -> web.Response:
+        return web.Response(body=encode_heads(self.heads), content_type="application/x-msgpack")
+
+    async def _nothing_entries(self, request: web.Request) -> web.Response:
+        return web.Response(body=encode_entries([]), content_type="application/x-msgpack")
+
+    async def _empty(self, request: web.Request) -> web.Response:
+        return web.Response(body=wire.encode([]), content_type="application/x-msgpack")
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[FakeRelay]:
+    fake = FakeRelay()
+    runner = await fake.start()
+    yield fake
+    await runner.cleanup()
+
+
+async def test_a_withholding_relay_and_an_unseen_head_are_reported(
+    tmp_path: Path, relay: FakeRelay
+) -> None:
+    [honest] = await start_nodes(tmp_path, 1, prefix="honest")
+    data = make_data(tmp_path / "observer")
+    author = Author(31)
+    add, revoke = author.add(), author.revoke(author.entries[0])
+    doc = {"entries": [base64.b64encode(e.raw).decode() for e in (add, revoke)]}
+    await honest.call("POST", "/v1/entries", doc)
+    # The liar shows only the add, hiding the revocation.
+    relay.heads = [Head(author.org, 1, add.id)]
+    config = load_config(data)
+    peers = (PeerConfig(honest.url, honest.node_id), PeerConfig(relay.url, str(LIAR.public_key)))
+    write_config(data, replace(config, peers=peers))
+    # The honest node serves the observer (it needs to know its key, not its address).
+    honest_config = load_config(honest.data)
+    observer_key = str(load_key(data).public_key)
+    write_config(
+        honest.data, replace(honest_config, peers=(PeerConfig("http://127.0.0.1:9", observer_key),))
+    )
+    observer = await NodeProcess.start(data)
+    try:
+
+        async def liar_flagged() -> bool:
+            status = await observer.status()
+            liar = next(p for p in status["peers"] if p["url"] == relay.url)
+            return status["entries"] == 2 and liar["behind_on"] == [author.org.hex()]
+
+        await wait_until(liar_flagged, what="the relay to be flagged as behind")
+        status = await observer.status()
+        [row] = status["authors"]
+        assert row["seq"] == 2
+        assert row["advanced_ms"] is not None
+
+        # Now the liar claims entries nobody can fetch: the author is reported behind.
+        relay.heads = [Head(author.org, 5, b"\x00" * 32)]
+
+        async def seen_ahead() -> bool:
+            behind = (await observer.status())["behind"]
+            return [(b["author"], b["seq"], b["seen_seq"], b["seen_at"]) for b in behind] == [
+                (author.org.hex(), 2, 5, relay.url)
+            ]
+
+        await wait_until(seen_ahead, what="the author to be reported behind")
+    finally:
+        observer.terminate()
+        honest.terminate()
