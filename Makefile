@@ -51,5 +51,11 @@ fuzz: $(STAMP)
 	$(BIN)/python tests/fuzz/atheris_decoders.py -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/ $(FUZZ_DIR)/corpus
 
+# The kill -9 crash tests with many more rounds than `make test` runs (SOAK_ROUNDS).
+SOAK_ROUNDS ?= 500
+soak: $(STAMP)
+	HASHBANK_SOAK_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/integration/test_crash_soak.py tests/integration/test_crash.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
