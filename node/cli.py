@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import enum
 import json
 import logging
 import sys
@@ -32,6 +33,7 @@ from node.config import (
 )
 from node.errors import ConfigError, NodeError
 from node.lock import DataLock
+from protocol.body import FeedbackNote, RevokeReason, Verdict
 from protocol.errors import ProtocolError
 from protocol.identity import PublicKey
 
@@ -156,23 +158,7 @@ def _specs_from_lines(stream: TextIO) -> Iterator[tuple[str, str]]:
             raise UsageError(f"stdin line {number} is not JSON") from None
         if not isinstance(doc, dict):
             raise UsageError(f"stdin line {number} is not a JSON object")
-        if "signal_type" in doc:
-            yield str(doc["signal_type"]), str(doc.get("value"))
-            continue
-        if doc.get("error"):
-            print(f"skipping {doc.get('file')}: {doc['error']}", file=sys.stderr)
-            continue
-        if doc.get("pdq") and doc.get("unreliable"):
-            print(
-                f"note: {doc.get('file')}: PDQ quality {doc.get('quality')} is below 50; "
-                "the PDQ hash is unreliable and not submitted",
-                file=sys.stderr,
-            )
-        elif doc.get("pdq"):
-            yield "pdq", str(doc["pdq"])
-        for kind in ("md5", "sha256"):
-            if doc.get(kind):
-                yield kind, str(doc[kind])
+        yield from importer.hashes_in(doc)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -332,6 +318,11 @@ def _peer_url(url: str) -> str:
 # --- parser --------------------------------------------------------------------------------
 
 
+def _names(codes: type[enum.IntEnum]) -> list[str]:
+    """The CLI spelling of a protocol enum's members (as the JSON API spells them)."""
+    return [member.name.lower() for member in codes]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hashbank", description="A federated, signed hash bank for NCII."
@@ -385,27 +376,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("entry_id")
     p.add_argument("--items", help="comma-separated item indexes (default: the whole entry)")
-    p.add_argument(
-        "--reason",
-        default="victim_request",
-        choices=[
-            "unspecified",
-            "victim_request",
-            "submitted_in_error",
-            "false_positive",
-            "court_order",
-            "superseded",
-        ],
-    )
+    p.add_argument("--reason", default="victim_request", choices=_names(RevokeReason))
 
     p = command("feedback", cmd_feedback, "record a verdict on a hash", client=True)
     p.add_argument("hash", metavar="TYPE:HEX")
-    p.add_argument(
-        "--verdict", required=True, choices=["true_positive", "false_positive", "disputed"]
-    )
-    p.add_argument(
-        "--note", default="none", choices=["none", "actioned", "not_actioned", "under_review"]
-    )
+    p.add_argument("--verdict", required=True, choices=_names(Verdict))
+    p.add_argument("--note", default="none", choices=_names(FeedbackNote))
     p.add_argument("--entry-id")
 
     p = command("match", cmd_match, "match hashes against the bank (exit 3: no match)", client=True)

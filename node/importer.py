@@ -77,13 +77,31 @@ def _jsonl_rows(f: TextIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise BadRequestError(f"{path}:{number}: not valid JSON") from None
         if not isinstance(doc, dict):
             raise BadRequestError(f"{path}:{number}: expected a JSON object")
-        if "signal_type" in doc:
-            yield number, _checked(doc, path, number)
-            continue
-        # `hashbank hash` output: one line per file, up to three hashes.
-        for kind in ("pdq", "md5", "sha256"):
-            if doc.get(kind) and not (kind == "pdq" and doc.get("unreliable")):
-                yield number, _checked({"signal_type": kind, "value": doc[kind]}, path, number)
+        for kind, value in hashes_in(doc):
+            yield number, _checked({"signal_type": kind, "value": value}, path, number)
+
+
+def hashes_in(doc: dict[str, Any], notes: TextIO = sys.stderr) -> list[tuple[str, str]]:
+    """(type, hex) pairs in one JSON line: ``{"signal_type", "value"}`` or `hashbank hash` output.
+
+    A `hashbank hash` line gives up to three hashes; an unreliable PDQ hash (quality < 50) and
+    a file that could not be hashed are skipped with a note.
+    """
+    if "signal_type" in doc:
+        return [(str(doc["signal_type"]), str(doc.get("value")))]
+    if doc.get("error"):
+        notes.write(f"skipping {doc.get('file')}: {doc['error']}\n")
+        return []
+    found = []
+    if doc.get("pdq") and doc.get("unreliable"):
+        notes.write(
+            f"note: {doc.get('file')}: PDQ quality {doc.get('quality')} is below 50; "
+            "the PDQ hash is unreliable and not used\n"
+        )
+    elif doc.get("pdq"):
+        found.append(("pdq", str(doc["pdq"])))
+    found += [(kind, str(doc[kind])) for kind in ("md5", "sha256") if doc.get(kind)]
+    return found
 
 
 def _csv_rows(f: TextIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
