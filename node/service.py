@@ -523,7 +523,7 @@ class Node:
         ours = {a: h.seq for a, h in self.heads.items()}
         best = self.watch.best
         return {
-            "authors": [
+            "feeds": [
                 {
                     "author": a.hex(),
                     "name": names.get(a),
