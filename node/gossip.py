@@ -32,7 +32,7 @@ from protocol.entry import Entry
 from protocol.errors import ProtocolError
 from protocol.feed import ForkProof, decode_fork_proof
 from protocol.identity import PublicKey
-from protocol.sync import Head, PullSync, Range
+from protocol.sync import MAX_BATCH_ENTRIES, Head, PullSync, Range
 
 log = logging.getLogger("hashbank.gossip")
 
@@ -155,14 +155,9 @@ class PeerLink:
         theirs = await self.client.heads()
         node.watch.saw(self.peer.url, {a: h.seq for a, h in theirs.items()}, now_ms())
         ours = {a: Head(a, h.seq, h.entry_id) for a, h in node.heads.items()}
-        pull = PullSync(ours, theirs, blocked=set(node.forked))
+        pull = PullSync(ours, theirs, batch_entries=MAX_BATCH_ENTRIES, blocked=set(node.forked))
         await self._check(pull.comparison.check)
-        stored = 0
-        while request := pull.next_request():
-            report = await node.ingest(await self.client.fetch(request), source=self.key)
-            self._count(report.rejected)
-            stored += len(report.stored)
-            pull.received(request, {r.author: self._seq(r.author) for r in request})
+        stored = await self._pull_ranges(pull)
         await self._pull_forks()
         node.own_head_confirmed.set()  # this peer has shown us how far our own feed reaches
         if pull.comparison.offer:
@@ -176,6 +171,32 @@ class PeerLink:
             len(pull.stalled),
             (time.perf_counter() - started) * 1000,
         )
+        return stored
+
+    async def _pull_ranges(self, pull: PullSync) -> int:
+        """Fetch and store ranges, fetching the next batch while the current one is stored."""
+        node, stored = self.gossip.node, 0
+        request = pull.next_request()
+        fetching = asyncio.ensure_future(self.client.fetch(request)) if request else None
+        try:
+            while fetching is not None:
+                raws = await fetching
+                guess = pull.next_request(assuming=request)
+                fetching = asyncio.ensure_future(self.client.fetch(guess)) if guess else None
+                report = await node.ingest(raws, source=self.key, wait_index=False)
+                self._count(report.rejected)
+                stored += len(report.stored)
+                pull.received(request, {r.author: self._seq(r.author) for r in request})
+                request = pull.next_request()
+                if request != guess:  # the store fell short: the prefetch asked for the wrong thing
+                    if fetching is not None:
+                        fetching.cancel()
+                    fetching = (
+                        asyncio.ensure_future(self.client.fetch(request)) if request else None
+                    )
+        finally:
+            if fetching is not None:
+                fetching.cancel()
         return stored
 
     def _seq(self, author: bytes) -> int:

@@ -11,7 +11,9 @@ import asyncio
 import json
 import logging
 import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,22 @@ class Match:
     distance: int
 
 
+# How long, and up to how many rows, updates from peers may gather before the index takes them.
+COALESCE_S = 0.2
+COALESCE_ROWS = 200_000
+
+Update = tuple[Sequence[tuple[int, str, bytes]], Sequence[int], "asyncio.Future[None]"]
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
 def _marker(store: Store) -> dict[str, object]:
     return {"digest": store.digest.value().hex(), "next_item_id": store.next_ids()[1]}
 
@@ -57,6 +75,14 @@ class Matcher:
 
     def __init__(self) -> None:
         self.pdq = PdqIndex()
+        # One writer thread: index updates apply in the order the store committed them.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdq-index")
+        self._last: asyncio.Future[None] | None = None
+        self._wake = threading.Condition()
+        self._pending: list[Update] = []
+        self._pending_rows = 0
+        self._urgent = False
+        self._draining = False
 
     async def load(self, store: Store, saved: Path | None = None) -> str:
         """Load the PDQ index saved at ``saved`` if it matches the store, else build it.
@@ -80,6 +106,7 @@ class Matcher:
 
     async def save(self, store: Store, path: Path) -> None:
         """Save the index with a marker of the store state it reflects."""
+        await self.drain()
         path.mkdir(exist_ok=True)
         marker = path / "marker.json"
         marker.unlink(missing_ok=True)  # while the index is rewritten, it is not current
@@ -88,12 +115,60 @@ class Matcher:
         tmp.write_text(json.dumps(_marker(store)))
         os.replace(tmp, marker)
 
-    async def apply_async(
-        self, activated: Sequence[tuple[int, str, bytes]], deactivated: Sequence[int]
-    ) -> None:
-        """``apply`` in a worker thread: a large add may merge index segments for seconds."""
-        if activated or deactivated:
-            await asyncio.to_thread(self.apply, activated, deactivated)
+    def apply_soon(
+        self,
+        activated: Sequence[tuple[int, str, bytes]],
+        deactivated: Sequence[int],
+        *,
+        urgent: bool = True,
+    ) -> asyncio.Future[None]:
+        """Queue an index update for the index's writer thread; updates apply in commit order.
+
+        Index work (a large add can merge segments for seconds) stays off the event loop.
+        Non-``urgent`` updates (entries from peers) may wait up to ``COALESCE_S`` so that the
+        updates of a bulk sync reach the index together: one big add builds its tables once,
+        where many small ones rebuild them again and again. Callers that promise "matchable
+        on return" pass ``urgent`` and await the future; ``drain`` waits for everything.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._wake:
+            self._pending.append((activated, deactivated, future))
+            self._pending_rows += len(activated) + len(deactivated)
+            self._urgent = self._urgent or urgent
+            start, self._draining = not self._draining, True
+            self._wake.notify()
+        if start:
+            loop.run_in_executor(self._writer, self._drain, loop)
+        self._last = future
+        return future
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            with self._wake:
+                self._wake.wait_for(
+                    lambda: self._urgent or self._pending_rows >= COALESCE_ROWS, COALESCE_S
+                )
+                queued, self._pending = self._pending, []
+                self._pending_rows, self._urgent = 0, False
+                if not queued:
+                    self._draining = False
+                    return
+            # Item ids are never reused, so all adds then all removes is the same end state.
+            added = [row for activated, _, _ in queued for row in activated]
+            removed = [item for _, deactivated, _ in queued for item in deactivated]
+            error: BaseException | None = None
+            try:
+                self.apply(added, removed)
+            except Exception as exc:  # reported to every waiter; the writer keeps going
+                error = exc
+            for _, _, future in queued:
+                loop.call_soon_threadsafe(_settle, future, error)
+
+    async def drain(self) -> None:
+        """Wait until every queued index update has been applied."""
+        if self._last is not None:
+            await self._last
 
     def apply(
         self, activated: Sequence[tuple[int, str, bytes]], deactivated: Sequence[int]

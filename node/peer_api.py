@@ -99,7 +99,7 @@ async def entries(request: web.Request) -> web.Response:
 async def push(request: web.Request) -> web.Response:
     node = request.app[NODE]
     peer = str(request["peer"])
-    report = await node.ingest(decode_entries(await request.read()), source=peer)
+    report = await node.ingest(decode_entries(await request.read()), source=peer, wait_index=False)
     if report.held:
         request.app[WANT_SYNC](peer)
     rejected = sum(report.rejected.values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,9 +42,10 @@ from protocol.sync import HoldBack, Range
 log = logging.getLogger("hashbank.node")
 # Entries verified (and then written) per step of a pipelined ingest: small enough for the
 # two stages to overlap, large enough that a commit's fsync is shared by many entries.
-CHUNK_ENTRIES = 200
-CHUNK_BYTES = 1024 * 1024
+CHUNK_ENTRIES = 100
+CHUNK_BYTES = 512 * 1024
 OWN_HEAD_WAIT_S = 10.0
+DECODE_AHEAD = 2
 
 
 def rederive_prelude(
@@ -91,6 +93,15 @@ class IngestReport:
     rejected: collections.Counter[str] = field(default_factory=collections.Counter)
     forks: list[ForkProof] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Chunks of one batch are verified on two threads at once.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def reject(self, exc: ProtocolError) -> None:
+        """Count a rejected entry (thread-safe), keeping the first few messages."""
+        with self._lock:
+            self.rejected[exc.code] += 1
+            if len(self.errors) < 10:
+                self.errors.append(exc.message)
 
 
 Listener = Callable[[Sequence[Entry], str | None], None]
@@ -277,24 +288,30 @@ class Node:
 
     # --- entries from elsewhere ------------------------------------------------------------
 
-    async def ingest(self, raws: Sequence[bytes], *, source: str) -> IngestReport:
+    async def ingest(
+        self, raws: Sequence[bytes], *, source: str, wait_index: bool = True
+    ) -> IngestReport:
         """Validate and store entries from a peer or an import; never raises for bad entries.
 
         Large batches are pipelined in chunks: while one chunk is written (SQLite works
-        without the GIL), the next is verified in another thread (so does libsodium).
+        without the GIL), the next is verified in another thread (so does libsodium). With
+        ``wait_index`` False (gossip), stored entries become matchable a moment after this
+        returns, as the index catches up on its own thread.
         """
         report = IngestReport()
         chunks = _chunks(raws)
         accepted: list[Entry] = []
-        pending = self._decode_soon(chunks[0], report) if chunks else None
+        # Two chunks verify ahead of the one being written: libsodium runs without the GIL,
+        # so two verifying threads use both cores while the loop plans and SQLite writes.
+        pending = collections.deque(self._decode_soon(c, report) for c in chunks[:DECODE_AHEAD])
         for k in range(len(chunks)):
-            assert pending is not None
-            decoded = await pending
-            pending = self._decode_soon(chunks[k + 1], report) if k + 1 < len(chunks) else None
+            decoded = await pending.popleft()
+            if k + DECODE_AHEAD < len(chunks):
+                pending.append(self._decode_soon(chunks[k + DECODE_AHEAD], report))
             async with self._write_lock:
                 placed = await self._place_all(decoded, report)
                 if placed:
-                    await self._commit(placed)
+                    await self._commit(placed, wait_index=wait_index)
                     accepted += placed
         report.stored = accepted
         for code, n in report.rejected.items():
@@ -316,9 +333,7 @@ class Node:
                     self.policy.authorize(entry.header)
                     check_timestamp(entry, now)
                 except ProtocolError as exc:
-                    report.rejected[exc.code] += 1
-                    if len(report.errors) < 10:
-                        report.errors.append(exc.message)
+                    report.reject(exc)
                     continue
                 out.append(entry)
             return out
@@ -402,7 +417,11 @@ class Node:
         return True
 
     async def _commit(
-        self, entries: list[Entry], prelude: Sequence[tuple[str, Sequence[object]]] = ()
+        self,
+        entries: list[Entry],
+        prelude: Sequence[tuple[str, Sequence[object]]] = (),
+        *,
+        wait_index: bool = True,
     ) -> None:
         ctx = await self.store.context_for(entries)
         policy = self.charters.policy
@@ -411,7 +430,11 @@ class Node:
         await self.store.write(plan, ctx, prelude=prelude)
         for entry in entries:
             self.heads[entry.author] = FeedHead.of(entry)
-        await self.matcher.apply_async(plan.activated, plan.deactivate)
+        applied = self.matcher.apply_soon(plan.activated, plan.deactivate, urgent=wait_index)
+        # Entries from peers become matchable a moment after they are durable (the index
+        # catches up on its own thread); our own publications are matchable on return.
+        if wait_index:
+            await applied
 
     def _notify(self, entries: Sequence[Entry], source: str | None) -> None:
         for listener in list(self._listeners):
@@ -463,7 +486,7 @@ class Node:
             self.heads[author] = FeedHead.of(kept[-1][1])
         else:
             self.heads.pop(author, None)
-        await self.matcher.apply_async(plan.activated, [r[0] for r in removed])
+        await self.matcher.apply_soon(plan.activated, [r[0] for r in removed])
 
     # --- upkeep ----------------------------------------------------------------------------
 
@@ -471,7 +494,7 @@ class Node:
         """Deactivate expired items; returns how many."""
         async with self._write_lock:
             gone = await self.store.expire(now_ms())
-            await self.matcher.apply_async([], gone)
+            await self.matcher.apply_soon([], gone)
         return len(gone)
 
     def gaps(self) -> list[Range]:

@@ -101,10 +101,21 @@ class PullSync:
     def done(self) -> bool:
         return not self._next
 
-    def next_request(self) -> list[Range]:
-        """The next batch of ranges to fetch (empty when the pull is complete)."""
+    def next_request(self, assuming: Iterable[Range] = ()) -> list[Range]:
+        """The next batch of ranges to fetch (empty when the pull is complete).
+
+        With ``assuming``, the batch that would follow if those ranges were stored in full:
+        a puller fetches it while it stores the current one, and fetches again only if the
+        store fell short.
+        """
+        positions = dict(self._next)
+        for r in assuming:
+            if r.last >= self._last[r.author]:
+                positions.pop(r.author, None)
+            else:
+                positions[r.author] = r.last + 1
         budget, ranges = self.batch_entries, list[Range]()
-        for author, first in self._next.items():
+        for author, first in positions.items():
             if budget == 0 or len(ranges) == MAX_RANGES:
                 break
             last = min(self._last[author], first + budget - 1)
@@ -157,7 +168,9 @@ class HoldBack:
 
     def release(self, author: bytes, next_seq: int) -> list[Entry]:
         """Remove and return the held entries that continue the feed from ``next_seq``."""
-        feed = self._held.get(author, {})
+        if author not in self._held:  # the common case, once per entry stored
+            return []
+        feed = self._held[author]
         out: list[Entry] = []
         while next_seq in feed:
             out.append(feed.pop(next_seq))
