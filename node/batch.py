@@ -7,6 +7,7 @@ everything it needs read up front, so a batch of a thousand entries is a handful
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -66,6 +67,7 @@ class Plan:
     revocations: list[tuple[object, ...]] = field(default_factory=list)
     feedback: list[tuple[object, ...]] = field(default_factory=list)
     deactivate: list[int] = field(default_factory=list)
+    deactivated_types: collections.Counter[str] = field(default_factory=collections.Counter)
     activated: list[tuple[int, str, bytes]] = field(default_factory=list)  # id, type, value
 
 
@@ -188,6 +190,7 @@ def _plan_revoke(entry: Entry, body: RevokeBody, cursor: int, ctx: Context, plan
                     item_digest(ref.signal_type, ref.value, add.author, add.entry_id, ref.idx)
                 )
                 plan.deactivate.append(ref.item_id)
+                plan.deactivated_types[ref.signal_type] += 1
             else:
                 keep.append(ref)
         ctx.stored_adds[target.entry_id] = StoredAdd(

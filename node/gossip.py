@@ -32,7 +32,7 @@ from protocol.entry import Entry
 from protocol.errors import ProtocolError
 from protocol.feed import ForkProof, decode_fork_proof
 from protocol.identity import PublicKey
-from protocol.sync import MAX_BATCH_ENTRIES, Head, PullSync, Range
+from protocol.sync import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, Head, PullSync, Range
 
 log = logging.getLogger("hashbank.gossip")
 
@@ -181,6 +181,7 @@ class PeerLink:
         try:
             while fetching is not None:
                 raws = await fetching
+                _fit_batch(pull, raws)
                 guess = pull.next_request(assuming=request)
                 fetching = asyncio.ensure_future(self.client.fetch(guess)) if guess else None
                 report = await node.ingest(raws, source=self.key, wait_index=False)
@@ -264,6 +265,18 @@ class PeerLink:
             "last_error": self.last_error or None,
             "stats": dict(self.stats),
         }
+
+
+def _fit_batch(pull: PullSync, raws: Sequence[bytes]) -> None:
+    """Ask for as many entries as fit in one answer, so that the prefetched guess is right.
+
+    A peer stops an answer at ``MAX_BATCH_BYTES``; asking for more than fits makes every
+    prefetch wrong (the store "falls short") and every batch fetched twice.
+    """
+    if raws:
+        average = sum(map(len, raws)) / len(raws)
+        fits = int(MAX_BATCH_BYTES * 0.8 / average)
+        pull.batch_entries = max(1, min(MAX_BATCH_ENTRIES, fits))
 
 
 def _subscribe(listeners: list[Any], listener: Any) -> Callable[[], None]:

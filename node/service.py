@@ -42,8 +42,8 @@ from protocol.sync import HoldBack, Range
 log = logging.getLogger("hashbank.node")
 # Entries verified (and then written) per step of a pipelined ingest: small enough for the
 # two stages to overlap, large enough that a commit's fsync is shared by many entries.
-CHUNK_ENTRIES = 100
-CHUNK_BYTES = 512 * 1024
+CHUNK_ENTRIES = 500
+CHUNK_BYTES = 1024 * 1024
 OWN_HEAD_WAIT_S = 10.0
 DECODE_AHEAD = 2
 
