@@ -45,6 +45,32 @@ def members_file(path: Path, nodes: dict[str, tuple[NodeProcess, str]]) -> Path:
     return path
 
 
+def stewards_decide(
+    draft: Path,
+    proposer: NodeProcess,
+    stewards: tuple[NodeProcess, ...],
+    publisher: NodeProcess,
+    *change: str,
+) -> None:
+    """Propose a change at one node, have every steward sign it, publish it through another."""
+    hashbank(
+        "charter",
+        "propose",
+        "--data",
+        str(proposer.data.root),
+        "--url",
+        proposer.url,
+        *change,
+        "--out",
+        str(draft),
+    )
+    for steward in stewards:
+        hashbank("charter", "sign", "--data", str(steward.data.root), str(draft))
+    hashbank(
+        "charter", "apply", "--data", str(publisher.data.root), "--url", publisher.url, str(draft)
+    )
+
+
 async def matches(node: NodeProcess, value: str) -> int:
     doc = {"queries": [{"signal_type": "pdq", "value": value}]}
     response = await node.call("POST", "/v1/match", doc)
@@ -109,22 +135,7 @@ async def test_charter_membership_roles_removal_and_rotation(tmp_path: Path) -> 
             assert result["rejected"] == {"unauthorized": 1}
 
         # The stewards remove C: it can no longer publish or sync, its hash stays matchable.
-        v2 = tmp_path / "v2.json"
-        hashbank(
-            "charter",
-            "propose",
-            "--data",
-            str(a.data.root),
-            "--url",
-            a.url,
-            "--remove",
-            "C",
-            "--out",
-            str(v2),
-        )
-        for steward in (a, b):
-            hashbank("charter", "sign", "--data", str(steward.data.root), str(v2))
-        hashbank("charter", "apply", "--data", str(a.data.root), "--url", a.url, str(v2))
+        stewards_decide(tmp_path / "v2.json", a, (a, b), a, "--remove", "C")
         await wait_until(lambda: _versions([a, b, s], 2), what="version 2 everywhere")
         later = _signed_by(c, seq=2, value=9)
         result = (
@@ -146,23 +157,7 @@ async def test_charter_membership_roles_removal_and_rotation(tmp_path: Path) -> 
         rotate = hashbank("key", "rotate", "--data", str(a.data.root))
         new_key = rotate.stdout.split()[2]
         assert (await submit(a, "ab" * 32))[0] == 409  # paused until the charter lists the key
-        v3 = tmp_path / "v3.json"
-        hashbank(
-            "charter",
-            "propose",
-            "--data",
-            str(a.data.root),
-            "--url",
-            a.url,
-            "--rotate",
-            "A",
-            new_key,
-            "--out",
-            str(v3),
-        )
-        for steward in (a, b):
-            hashbank("charter", "sign", "--data", str(steward.data.root), str(v3))
-        hashbank("charter", "apply", "--data", str(b.data.root), "--url", b.url, str(v3))
+        stewards_decide(tmp_path / "v3.json", a, (a, b), b, "--rotate", "A", new_key)
         await wait_until(lambda: _versions([a, b, s], 3), what="version 3 everywhere")
         assert str(load_key(a.data).public_key) == new_key
         status, body = await submit(a, "ab" * 32)
