@@ -209,8 +209,14 @@ class PeerLink:
         node = self.gossip.node
         suspects = []
         for head in heads:
-            row = await node.store.entry_at(head.author, head.seq)
-            if row is not None and row.id != head.entry_id:
+            ours = node.heads.get(head.author)
+            if ours is not None and ours.seq == head.seq:
+                # Level with us, the usual case on every sync: our head is in memory.
+                same = ours.entry_id == head.entry_id
+            else:
+                row = await node.store.entry_at(head.author, head.seq)
+                same = row is None or row.id == head.entry_id
+            if not same:
                 suspects.append(Range(head.author, head.seq, head.seq))
         for start in range(0, len(suspects), 100):
             raws = await self.client.fetch(suspects[start : start + 100])

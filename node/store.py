@@ -416,13 +416,6 @@ class Store:
             "active_hashes": dict(sorted(self.active_counts.items())),
         }
 
-    async def integrity_check(self) -> str:
-        return str(await self._scalar("PRAGMA integrity_check"))
-
-    async def all_raw(self) -> list[bytes]:
-        rows = await self._all("SELECT raw FROM entries ORDER BY cursor")
-        return [r[0] for r in rows]
-
     async def author_entries(self, author: bytes) -> list[StoredEntry]:
         rows = await self._all(
             f"SELECT {ENTRY_COLUMNS} FROM entries WHERE author = ? ORDER BY seq", (author,)

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from protocol import schema, wire
-from protocol.errors import BadSignatureError, CharterError, InvalidValueError, MalformedError
+from protocol.errors import BadSignatureError, CharterError, InvalidValueError
 from protocol.identity import (
     KEY_SIZE,
     SIGNATURE_SIZE,
@@ -334,13 +333,3 @@ class CharterForkProof:
 
     def encode(self) -> bytes:
         return wire.encode([self.first.encode(), self.second.encode()])
-
-
-def decode_charters(values: Iterable[bytes]) -> list[Charter]:
-    """Decode several charters (each still to be checked against a chain)."""
-    out = []
-    for i, data in enumerate(values):
-        if type(data) is not bytes:
-            raise MalformedError(f"charters[{i}] must be bytes")
-        out.append(decode_charter(data))
-    return out

@@ -31,6 +31,21 @@ from node.service import Node
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_cli(
+    *args: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``hashbank`` command line in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def make_data(
     root: Path, name: str = "Test helpline", role: str = "publisher", sync_interval: float = 3.0
 ) -> DataDir:

@@ -5,28 +5,20 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from node.config import load_key
 from protocol.body import AddBody
 from protocol.entry import sign_entry
 from tests.builders import pdq_item
-from tests.nodes import ROOT, NodeProcess, connect, start_nodes, wait_until
+from tests.nodes import NodeProcess, connect, run_cli, start_nodes, wait_until
 
 PDQ_C = "c" * 64
 PDQ_A = "a" * 64
 
 
 def hashbank(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "node.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     return result
 

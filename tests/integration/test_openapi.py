@@ -52,6 +52,21 @@ PDQ_NEAR = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b2d"
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 CASE = "HL-2026-17"
+# The seeding submission; replayed later with its idempotency key, it must answer "duplicate".
+SEED_SUBMIT = {
+    "items": [
+        {
+            "signal_type": "pdq",
+            "value": PDQ,
+            "labels": ["ncii", "hb:test/1"],
+            "case": CASE,
+            "expires_ms": 4_102_444_800_000,
+        },
+        {"signal_type": "md5", "value": MD5},
+        {"signal_type": "sha256", "value": SHA256.upper()},
+    ],
+    "idempotency_key": "seed-1",
+}
 
 # Budget: about 20 JSON operations and 8 peer ones; each generated case costs three requests
 # (valid, missing and wrong token). This keeps the module near a minute on two cores.
@@ -189,20 +204,7 @@ async def seed(hb: RunningNode) -> Seeded:
         hb,
         "POST",
         "/v1/hashes",
-        {
-            "items": [
-                {
-                    "signal_type": "pdq",
-                    "value": PDQ,
-                    "labels": ["ncii", "hb:test/1"],
-                    "case": CASE,
-                    "expires_ms": 4_102_444_800_000,
-                },
-                {"signal_type": "md5", "value": MD5},
-                {"signal_type": "sha256", "value": SHA256.upper()},
-            ],
-            "idempotency_key": "seed-1",
-        },
+        SEED_SUBMIT,
         201,
     )
     near = await expect(
@@ -342,20 +344,6 @@ def probes(s: Seeded) -> list[Probe]:
         {"signal_type": "sha256", "value": SHA256},  # revoked: matches nothing
         {"signal_type": "pdq", "value": PDQ.upper()},
     ]
-    seed_submit = {
-        "items": [
-            {
-                "signal_type": "pdq",
-                "value": PDQ,
-                "labels": ["ncii", "hb:test/1"],
-                "case": CASE,
-                "expires_ms": 4_102_444_800_000,
-            },
-            {"signal_type": "md5", "value": MD5},
-            {"signal_type": "sha256", "value": SHA256.upper()},
-        ],
-        "idempotency_key": "seed-1",
-    }
     entry_ids = [s.add, s.add_near, s.revoke, s.feedback, s.platform_feedback, s.forked]
     far_future = {"signal_type": "sha256", "value": "cd" * 32, "expires_ms": 2**64 - 1}
     repeated = {"signal_type": "md5", "value": "ab" * 16}
@@ -399,8 +387,8 @@ def probes(s: Seeded) -> list[Probe]:
         Probe("POST", "/v1/signals/lookup", 200, body={"signals": signals}),
         Probe("POST", "/v1/signals/lookup", 200, body={"signals": []}),
         Probe("POST", "/v1/signals/lookup", 413, body={"signals": signals[:1] * 1001}),
-        Probe("POST", "/v1/hashes", 200, body=seed_submit),
-        Probe("POST", "/v1/hashes", 409, body={**seed_submit, "items": seed_submit["items"][:1]}),
+        Probe("POST", "/v1/hashes", 200, body=SEED_SUBMIT),
+        Probe("POST", "/v1/hashes", 409, body={**SEED_SUBMIT, "items": SEED_SUBMIT["items"][:1]}),
         Probe("POST", "/v1/hashes", 400, body={"items": []}),
         # The largest expiry the protocol allows (SQLite stores at most 2**63 - 1).
         Probe("POST", "/v1/hashes", 201, body={"items": [far_future]}),

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import json
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.nodes import ROOT, NodeProcess, make_data, wait_until
+from tests.nodes import ROOT, NodeProcess, make_data, run_cli, wait_until
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 
 
-def hashbank(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "node.cli", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+hashbank = run_cli
 
 
 def test_init_creates_a_private_identity_and_refuses_to_overwrite_it(tmp_path: Path) -> None:

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.nodes import ROOT, NodeProcess, make_data
+from tests.nodes import ROOT, NodeProcess, make_data, run_cli
 
 
 def hashbank(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "node.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_cli(*args, timeout=300)
 
 
 def csv_file(path: Path, n: int) -> Path:
