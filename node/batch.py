@@ -8,16 +8,20 @@ everything it needs read up front, so a batch of a thousand entries is a handful
 from __future__ import annotations
 
 import collections
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from typing import Any
 
 from protocol.bank import BankDigest, is_live, item_digest, withdrawn
-from protocol.body import AddBody, FeedbackBody, Kind, RevokeBody
+from protocol.body import AddBody, FeedbackBody, HashItem, Kind, RevokeBody
 from protocol.entry import Entry
+from protocol.signals import PDQ
 
 # SQLite integers are signed 64-bit; a later expiry (the protocol allows any uint64, and this is
 # some 292 million years away) is stored as this, which means the same: never in practice.
 MAX_STORED_EXPIRY_MS = 2**63 - 1
+PDQ_NAME = PDQ.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +72,11 @@ class Plan:
     feedback: list[tuple[object, ...]] = field(default_factory=list)
     deactivate: list[int] = field(default_factory=list)
     deactivated_types: collections.Counter[str] = field(default_factory=collections.Counter)
-    activated: list[tuple[int, str, bytes]] = field(default_factory=list)  # id, type, value
+    activated_types: collections.Counter[str] = field(default_factory=collections.Counter)
+    # PDQ items that became active, for the matching index (flat, so a bulk sync's million
+    # rows reach numpy without a tuple each).
+    pdq_ids: list[int] = field(default_factory=list)
+    pdq_values: list[bytes] = field(default_factory=list)
 
 
 def revoke_targets(entries: Iterable[Entry]) -> set[bytes]:
@@ -82,12 +90,15 @@ def plan_batch(
     now_ms: int,
     cursors: Sequence[int] | None = None,
     void: Container[bytes] = (),
+    digest_sums: Mapping[bytes, int] | None = None,
 ) -> Plan:
     """Plan the rows for ``entries`` (already validated and placed, in feed order).
 
     ``cursors`` gives stored entries their existing cursors (``hashbank rebuild``); entries
     whose id is in ``void`` (a takedown covers them) are kept in the chain with no effect.
+    ``digest_sums`` holds ``protocol.bank.digest_sum`` of adds, where already computed.
     """
+    sums = digest_sums or {}
     plan = Plan()
     for n, entry in enumerate(entries):
         cursor = ctx.next_cursor if cursors is None else cursors[n]
@@ -111,7 +122,7 @@ def plan_batch(
         if voided:
             continue
         if entry.kind is Kind.ADD and isinstance(entry.body, AddBody):
-            _plan_add(entry, entry.body, cursor, ctx, plan, now_ms)
+            _plan_add(entry, entry.body, cursor, ctx, plan, now_ms, sums.get(entry.id))
         elif isinstance(entry.body, RevokeBody):
             _plan_revoke(entry, entry.body, cursor, ctx, plan)
         elif isinstance(entry.body, FeedbackBody):
@@ -131,17 +142,97 @@ def plan_batch(
 
 
 def _plan_add(
-    entry: Entry, body: AddBody, cursor: int, ctx: Context, plan: Plan, now_ms: int
+    entry: Entry,
+    body: AddBody,
+    cursor: int,
+    ctx: Context,
+    plan: Plan,
+    now_ms: int,
+    digest_sum: int | None,
 ) -> None:
     gone = withdrawn(entry.author, ctx.revocations.get(entry.id, ()))
-    author, entry_id, first_id = entry.author, entry.id, ctx.next_item_id
-    ctx.next_item_id += len(body.items)
-    # The hot loop of bulk sync: one tuple per item and a digest term per active item.
-    rows, activated, total, count = plan.items, plan.activated, 0, 0
-    for idx, item in enumerate(body.items):
+    first_id, items = ctx.next_item_id, body.items
+    ctx.next_item_id += len(items)
+    columns = tuple(zip(*items, strict=True))  # signal types, values, labels, case refs, expiries
+    if gone is not None and not gone and columns[4].count(None) == len(items):
+        _plan_add_all_active(entry, columns, cursor, first_id, ctx, plan, digest_sum)
+    else:
+        _plan_add_some_active(entry, items, gone, cursor, first_id, ctx, plan, now_ms)
+    if entry.id in ctx.targets:  # a revoke later in this batch will look for these items
+        ctx.stored_adds[entry.id] = StoredAdd(
+            cursor,
+            entry.id,
+            entry.author,
+            tuple(
+                ItemRef(first_id + i, cursor, i, it.signal_type, it.value)
+                for i, it in enumerate(items)
+                if gone is not None and i not in gone and is_live(it, now_ms)
+            ),
+        )
+
+
+def _plan_add_all_active(
+    entry: Entry,
+    columns: tuple[tuple[Any, ...], ...],
+    cursor: int,
+    first_id: int,
+    ctx: Context,
+    plan: Plan,
+    digest_sum: int | None,
+) -> None:
+    # The hot path of a bulk sync. Every row is built by zip and map in C: a Python-level
+    # loop here cost more than SQLite's insert of the same rows.
+    sigs, values, labels, case_refs, _ = columns
+    n = len(sigs)
+    ids = range(first_id, first_id + n)
+    plan.items.extend(
+        zip(
+            ids,
+            repeat(cursor),
+            range(n),
+            sigs,
+            values,
+            map(",".join, labels),
+            case_refs,
+            repeat(None),
+            repeat(1),
+        )
+    )
+    pdq = sigs.count(PDQ_NAME)
+    if pdq == n:
+        plan.pdq_ids.extend(ids)
+        plan.pdq_values.extend(values)
+    elif pdq:
+        keep = list(map(PDQ_NAME.__eq__, sigs))
+        plan.pdq_ids.extend(compress(ids, keep))
+        plan.pdq_values.extend(compress(values, keep))
+    if sigs.count(sigs[0]) == n:
+        plan.activated_types[sigs[0]] += n
+    else:
+        plan.activated_types.update(sigs)
+    if digest_sum is None:
+        author, entry_id = repeat(entry.author), repeat(entry.id)
+        digest_sum = sum(map(item_digest, sigs, values, author, entry_id, range(n)))
+    ctx.digest.add_many(n, digest_sum)
+
+
+def _plan_add_some_active(
+    entry: Entry,
+    items: Sequence[HashItem],
+    gone: set[int] | None,
+    cursor: int,
+    first_id: int,
+    ctx: Context,
+    plan: Plan,
+    now_ms: int,
+) -> None:
+    author, entry_id = entry.author, entry.id
+    total, count = 0, 0
+    for idx, item in enumerate(items):
         item_id = first_id + idx
         active = gone is not None and idx not in gone and is_live(item, now_ms)
-        rows.append(
+        expires = item.expires_ms
+        plan.items.append(
             (
                 item_id,
                 cursor,
@@ -150,26 +241,18 @@ def _plan_add(
                 item.value,
                 ",".join(item.labels),
                 item.case_ref,
-                min(item.expires_ms, MAX_STORED_EXPIRY_MS) if item.expires_ms else item.expires_ms,
+                min(expires, MAX_STORED_EXPIRY_MS) if expires else expires,
                 int(active),
             )
         )
         if active:
             total += item_digest(item.signal_type, item.value, author, entry_id, idx)
             count += 1
-            activated.append((item_id, item.signal_type, item.value))
+            plan.activated_types[item.signal_type] += 1
+            if item.signal_type == PDQ_NAME:
+                plan.pdq_ids.append(item_id)
+                plan.pdq_values.append(item.value)
     ctx.digest.add_many(count, total)
-    if entry_id in ctx.targets:  # a revoke later in this batch will look for these items
-        ctx.stored_adds[entry_id] = StoredAdd(
-            cursor,
-            entry_id,
-            author,
-            tuple(
-                ItemRef(first_id + i, cursor, i, it.signal_type, it.value)
-                for i, it in enumerate(body.items)
-                if gone is not None and i not in gone and is_live(it, now_ms)
-            ),
-        )
 
 
 def _plan_revoke(entry: Entry, body: RevokeBody, cursor: int, ctx: Context, plan: Plan) -> None:

@@ -25,6 +25,7 @@ from protocol.identity import SigningKey, org_id_for, parse_hex
 ROLES = ("publisher", "subscriber")
 DEFAULT_PORT = 8750
 MIN_BODY_BYTES = 5 * 1024 * 1024
+MAX_DECODE_WORKERS = 16
 KEY_PREFIX = "hashbank-ed25519-seed:"
 
 
@@ -49,6 +50,7 @@ class Config:
     peers: tuple[PeerConfig, ...] = ()
     sync_interval_s: float = 30.0
     confirm_own_head: bool = True
+    decode_workers: int = 1
     max_body_bytes: int = 8 * 1024 * 1024
     api_rate: float = 200.0
     api_burst: float = 1000.0
@@ -182,6 +184,11 @@ def parse_config(raw: dict[str, object], where: str) -> Config:
     sync = _table(raw, "sync", where)
     interval = _get(sync, "interval_seconds", (int, float), where)
     confirm = _get(sync, "confirm_own_head", bool, where)
+    workers = _get(sync, "decode_workers", int, where)
+    if workers is not None and not 0 <= workers <= MAX_DECODE_WORKERS:
+        raise ConfigError(
+            f"{where}: sync.decode_workers must be 0-{MAX_DECODE_WORKERS}, got {workers}"
+        )
     limits = _table(raw, "limits", where)
     max_body = _get(limits, "max_body_bytes", int, where)
     numbers = {
@@ -222,6 +229,7 @@ def parse_config(raw: dict[str, object], where: str) -> Config:
         peers=peers,
         sync_interval_s=float(interval) if interval is not None else 30.0,
         confirm_own_head=True if confirm is None else bool(confirm),
+        decode_workers=1 if workers is None else int(workers),
         max_body_bytes=int(max_body) if max_body is not None else 8 * 1024 * 1024,
         **limit_values,
     )
@@ -285,6 +293,8 @@ def render_config(config: Config) -> str:
     lines += ["", "[sync]", f"interval_seconds = {config.sync_interval_s:g}"]
     if not config.confirm_own_head:
         lines.append("confirm_own_head = false")
+    if config.decode_workers != 1:
+        lines.append(f"decode_workers = {config.decode_workers}")
     defaults = Config(name="x")
     limits = [
         f"{name} = {getattr(config, name)!r}"

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,8 @@ class Match:
 COALESCE_S = 0.2
 COALESCE_ROWS = 200_000
 
-Update = tuple[Sequence[tuple[int, str, bytes]], Sequence[int], "asyncio.Future[None]"]
+# (PDQ item ids added, their values, item ids removed, who waits)
+Update = tuple[Sequence[int], Sequence[bytes], Sequence[int], "asyncio.Future[None]"]
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
@@ -117,8 +119,9 @@ class Matcher:
 
     def apply_soon(
         self,
-        activated: Sequence[tuple[int, str, bytes]],
-        deactivated: Sequence[int],
+        added_ids: Sequence[int],
+        added_values: Sequence[bytes],
+        removed: Sequence[int],
         *,
         urgent: bool = True,
     ) -> asyncio.Future[None]:
@@ -133,8 +136,8 @@ class Matcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         with self._wake:
-            self._pending.append((activated, deactivated, future))
-            self._pending_rows += len(activated) + len(deactivated)
+            self._pending.append((added_ids, added_values, removed, future))
+            self._pending_rows += len(added_ids) + len(removed)
             self._urgent = self._urgent or urgent
             start, self._draining = not self._draining, True
             self._wake.notify()
@@ -155,14 +158,15 @@ class Matcher:
                     self._draining = False
                     return
             # Item ids are never reused, so all adds then all removes is the same end state.
-            added = [row for activated, _, _ in queued for row in activated]
-            removed = [item for _, deactivated, _ in queued for item in deactivated]
+            ids = list(chain.from_iterable(update[0] for update in queued))
+            values = list(chain.from_iterable(update[1] for update in queued))
+            removed = list(chain.from_iterable(update[2] for update in queued))
             error: BaseException | None = None
             try:
-                self.apply(added, removed)
+                self.apply(ids, values, removed)
             except Exception as exc:  # reported to every waiter; the writer keeps going
                 error = exc
-            for _, _, future in queued:
+            for *_, future in queued:
                 loop.call_soon_threadsafe(_settle, future, error)
 
     async def drain(self) -> None:
@@ -171,16 +175,16 @@ class Matcher:
             await self._last
 
     def apply(
-        self, activated: Sequence[tuple[int, str, bytes]], deactivated: Sequence[int]
+        self, added_ids: Sequence[int], added_values: Sequence[bytes], removed: Sequence[int]
     ) -> None:
-        """Bring the index up to date after a committed batch."""
-        pdq = [(item_id, value) for item_id, sig, value in activated if sig == PDQ.name]
-        if pdq:
-            ids = np.fromiter((i for i, _ in pdq), dtype=np.int64, count=len(pdq))
-            values = np.frombuffer(b"".join(v for _, v in pdq), dtype=np.uint8).reshape(-1, 32)
-            self.pdq.add(ids, values)
-        if deactivated:
-            self.pdq.remove(np.asarray(deactivated, dtype=np.int64))
+        """Bring the index up to date after a committed batch: PDQ items added and removed."""
+        if added_ids:
+            self.pdq.add(
+                np.array(added_ids, dtype=np.int64),
+                np.frombuffer(b"".join(added_values), dtype=np.uint8).reshape(-1, 32),
+            )
+        if removed:
+            self.pdq.remove(np.asarray(removed, dtype=np.int64))
 
     async def match(
         self, store: Store, queries: Sequence[Query], threshold: int

@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from node import __version__, batch, keys
 from node.charters import CharterKeeper
 from node.clock import now_ms
 from node.config import Config, DataDir, load_case_secret, load_config, load_key
+from node.decoder import Checked, Decoder
 from node.errors import ConflictError, UnavailableError
 from node.matcher import Match, Matcher, Query
 from node.staleness import HeadWatch
@@ -33,7 +33,6 @@ from protocol.feed import (
     KeyPolicy,
     Placement,
     SelfCertifying,
-    check_timestamp,
     place,
 )
 from protocol.identity import OrgId, SigningKey, org_id_for
@@ -45,6 +44,7 @@ log = logging.getLogger("hashbank.node")
 CHUNK_ENTRIES = 500
 CHUNK_BYTES = 1024 * 1024
 OWN_HEAD_WAIT_S = 10.0
+# Chunks being checked (by the decode worker) while the one before them is written.
 DECODE_AHEAD = 2
 
 
@@ -93,15 +93,12 @@ class IngestReport:
     rejected: collections.Counter[str] = field(default_factory=collections.Counter)
     forks: list[ForkProof] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    # Chunks of one batch are verified on two threads at once.
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reject(self, exc: ProtocolError) -> None:
-        """Count a rejected entry (thread-safe), keeping the first few messages."""
-        with self._lock:
-            self.rejected[exc.code] += 1
-            if len(self.errors) < 10:
-                self.errors.append(exc.message)
+        """Count a rejected entry, keeping the first few messages."""
+        self.rejected[exc.code] += 1
+        if len(self.errors) < 10:
+            self.errors.append(exc.message)
 
 
 Listener = Callable[[Sequence[Entry], str | None], None]
@@ -122,6 +119,7 @@ class Node:
         self.org = org
         self.charters = CharterKeeper(self)
         self.matcher = Matcher()
+        self.decoder = Decoder(config.decode_workers)
         self.heads: dict[bytes, FeedHead] = {}
         self.forked: dict[bytes, int] = {}
         self.holdback = HoldBack()
@@ -177,6 +175,7 @@ class Node:
             await self.matcher.save(self.store, self.data.root / "pdq-index")
         except OSError as exc:
             log.warning("could not save the PDQ index: %s", exc)
+        await self.decoder.close()
         await self.store.close()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -293,25 +292,23 @@ class Node:
     ) -> IngestReport:
         """Validate and store entries from a peer or an import; never raises for bad entries.
 
-        Large batches are pipelined in chunks: while one chunk is written (SQLite works
-        without the GIL), the next is verified in another thread (so does libsodium). With
+        Large batches are pipelined in chunks: while one chunk is written, the next ones are
+        checked by ``node.decoder`` (in a worker process when one is configured). With
         ``wait_index`` False (gossip), stored entries become matchable a moment after this
         returns, as the index catches up on its own thread.
         """
         report = IngestReport()
         chunks = _chunks(raws)
         accepted: list[Entry] = []
-        # Two chunks verify ahead of the one being written: libsodium runs without the GIL,
-        # so two verifying threads use both cores while the loop plans and SQLite writes.
-        pending = collections.deque(self._decode_soon(c, report) for c in chunks[:DECODE_AHEAD])
+        pending = collections.deque(self._check_soon(c, report) for c in chunks[:DECODE_AHEAD])
         for k in range(len(chunks)):
-            decoded = await pending.popleft()
+            decoded, sums = await pending.popleft()
             if k + DECODE_AHEAD < len(chunks):
-                pending.append(self._decode_soon(chunks[k + DECODE_AHEAD], report))
+                pending.append(self._check_soon(chunks[k + DECODE_AHEAD], report))
             async with self._write_lock:
                 placed = await self._place_all(decoded, report)
                 if placed:
-                    await self._commit(placed, wait_index=wait_index)
+                    await self._commit(placed, wait_index=wait_index, digest_sums=sums)
                     accepted += placed
         report.stored = accepted
         for code, n in report.rejected.items():
@@ -322,28 +319,27 @@ class Node:
             self._notify(accepted, source)
         return report
 
-    def _decode_soon(
+    def _check_soon(
         self, raws: Sequence[bytes], report: IngestReport
-    ) -> asyncio.Future[list[Entry]]:
-        def work() -> list[Entry]:
-            out, now = [], now_ms()
-            for raw in raws:
+    ) -> asyncio.Future[tuple[list[Entry], dict[bytes, int]]]:
+        async def work() -> tuple[list[Entry], dict[bytes, int]]:
+            entries: list[Entry] = []
+            sums: dict[bytes, int] = {}
+            for outcome in await self.decoder.check(raws, now_ms()):
+                if not isinstance(outcome, Checked):
+                    report.reject(outcome)
+                    continue
                 try:
-                    entry = decode_entry(raw)
-                    self.policy.authorize(entry.header)
-                    check_timestamp(entry, now)
+                    self.policy.authorize(outcome.entry.header)
                 except ProtocolError as exc:
                     report.reject(exc)
                     continue
-                out.append(entry)
-            return out
+                entries.append(outcome.entry)
+                if outcome.digest_sum is not None:
+                    sums[outcome.entry.id] = outcome.digest_sum
+            return entries, sums
 
-        # Verifying signatures is CPU work; big batches go to a thread so the loop keeps serving.
-        if len(raws) > 32:
-            return asyncio.ensure_future(asyncio.to_thread(work))
-        done: asyncio.Future[list[Entry]] = asyncio.get_running_loop().create_future()
-        done.set_result(work())
-        return done
+        return asyncio.ensure_future(work())
 
     async def _place_all(self, entries: list[Entry], report: IngestReport) -> list[Entry]:
         accepted: list[Entry] = []
@@ -422,15 +418,18 @@ class Node:
         prelude: Sequence[tuple[str, Sequence[object]]] = (),
         *,
         wait_index: bool = True,
+        digest_sums: Mapping[bytes, int] | None = None,
     ) -> None:
         ctx = await self.store.context_for(entries)
         policy = self.charters.policy
         void = {e.id for e in entries if policy and policy.is_void(e.header)}
-        plan = batch.plan_batch(entries, ctx, now_ms(), void=void)
+        plan = batch.plan_batch(entries, ctx, now_ms(), void=void, digest_sums=digest_sums)
         await self.store.write(plan, ctx, prelude=prelude)
         for entry in entries:
             self.heads[entry.author] = FeedHead.of(entry)
-        applied = self.matcher.apply_soon(plan.activated, plan.deactivate, urgent=wait_index)
+        applied = self.matcher.apply_soon(
+            plan.pdq_ids, plan.pdq_values, plan.deactivate, urgent=wait_index
+        )
         # Entries from peers become matchable a moment after they are durable (the index
         # catches up on its own thread); our own publications are matchable on return.
         if wait_index:
@@ -486,7 +485,7 @@ class Node:
             self.heads[author] = FeedHead.of(kept[-1][1])
         else:
             self.heads.pop(author, None)
-        await self.matcher.apply_soon(plan.activated, [r[0] for r in removed])
+        await self.matcher.apply_soon(plan.pdq_ids, plan.pdq_values, [r[0] for r in removed])
 
     # --- upkeep ----------------------------------------------------------------------------
 
@@ -494,7 +493,7 @@ class Node:
         """Deactivate expired items; returns how many."""
         async with self._write_lock:
             gone = await self.store.expire(now_ms())
-            await self.matcher.apply_soon([], gone)
+            await self.matcher.apply_soon([], [], gone)
         return len(gone)
 
     def gaps(self) -> list[Range]:
@@ -532,6 +531,7 @@ class Node:
             "uptime_s": round(time.monotonic() - self.started, 1),
             "bank_digest": self.store.digest.value().hex(),
             **counts,
+            "pdq_indexed": len(self.matcher.pdq),
             "forks": [{"author": a.hex(), "seq": s} for a, s in sorted(self.forked.items())],
             "rejected": dict(self.rejections),
             "charter": self._charter_status(),

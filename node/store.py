@@ -277,7 +277,7 @@ class Store:
             await self._recount()
             return
         self.entry_count += len(plan.entries) if include_entries else 0
-        self.active_counts.update(sig for _, sig, _ in plan.activated)
+        self.active_counts.update(plan.activated_types)
         self.active_counts.subtract(plan.deactivated_types)
         self.active_counts += collections.Counter()  # drop zero counts
 

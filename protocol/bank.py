@@ -42,6 +42,19 @@ def item_digest(signal_type: str, value: bytes, author: bytes, entry_id: bytes, 
     return int.from_bytes(hashlib.sha256(encoded).digest(), "big")
 
 
+def digest_sum(entry: Entry) -> int:
+    """The sum of ``item_digest`` over every item of an add entry (what it adds when all live)."""
+    if not isinstance(entry.body, AddBody):
+        return 0
+    author, entry_id, pack = entry.author, entry.id, wire.encode_known
+    sha256, from_bytes = hashlib.sha256, int.from_bytes
+    total = 0
+    for index, item in enumerate(entry.body.items):
+        encoded = pack([item.signal_type, item.value, author, entry_id, index])
+        total += from_bytes(sha256(encoded).digest(), "big")
+    return total % _MOD
+
+
 @dataclass(slots=True)
 class BankDigest:
     """An order-independent digest of a set: the sum of member digests modulo 2**256.

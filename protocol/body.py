@@ -154,8 +154,7 @@ def _decode_add(value: Any) -> AddBody:
     # One flat loop with the common case inlined: this is the bulk-import hot path. Any
     # irregularity falls through to the named checks, which raise with the field's name.
     items = []
-    signal_types = SIGNAL_TYPES
-    checked_labels = _CHECKED_LABELS
+    signal_types, checked_labels, new = SIGNAL_TYPES, _CHECKED_LABELS, tuple.__new__
     for index, raw in enumerate(raw_items):
         if type(raw) is not list or len(raw) != 5:
             schema.array(raw, 5, f"items[{index}]")
@@ -166,13 +165,11 @@ def _decode_add(value: Any) -> AddBody:
         if type(hash_value) is not bytes or len(hash_value) != spec.size:
             spec.check(hash_value, f"items[{index}].value")
         if labels:
-            label_key = tuple(labels) if type(labels) is list else None
             try:
-                known = label_key in checked_labels
+                shared = checked_labels.get(tuple(labels)) if type(labels) is list else None
             except TypeError:  # an array among the labels is unhashable (and never a label)
-                known = False
-            if label_key is None or not known:
-                label_key = _decode_labels(index, labels)
+                shared = None
+            label_key = shared if shared is not None else _decode_labels(index, labels)
         elif type(labels) is list:
             label_key = ()
         else:
@@ -185,13 +182,32 @@ def _decode_add(value: Any) -> AddBody:
             )
         if expires is not None and (type(expires) is not int or expires < 0):
             schema.uint(expires, f"items[{index}].expires_ms")
-        items.append(HashItem(sig_name, hash_value, label_key, case_ref, expires))
+        # tuple.__new__ skips the NamedTuple's Python-level __new__ (a third of the loop).
+        items.append(new(HashItem, (sig_name, hash_value, label_key, case_ref, expires)))
+    return AddBody(tuple(items))
+
+
+def add_body_unchecked(value: Any) -> AddBody:
+    """Rebuild an add body that ``decode_body`` has already accepted, without checking it again.
+
+    For bytes validated elsewhere (a verifying worker process): it builds the same objects as
+    ``_decode_add`` at about a third of the cost. Never call it on bytes from the network.
+    """
+    new, shared = tuple.__new__, _CHECKED_LABELS
+    items = []
+    for sig_name, hash_value, labels, case_ref, expires in value[0]:
+        key = tuple(labels)
+        if key not in shared and len(shared) < 10_000:
+            shared[key] = key
+        label_key = shared.get(key, key)
+        items.append(new(HashItem, (sig_name, hash_value, label_key, case_ref, expires)))
     return AddBody(tuple(items))
 
 
 # Bulk imports repeat the same few label lists; remembering the ones already checked keeps
-# validation of a 10,000-item entry close to the cost of reading it.
-_CHECKED_LABELS: dict[tuple[str, ...], bool] = {}
+# validation of a 10,000-item entry close to the cost of reading it, and sharing one tuple per
+# list keeps a replica of millions of hashes from holding millions of identical tuples.
+_CHECKED_LABELS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def _decode_labels(index: int, labels: Any) -> tuple[str, ...]:
@@ -210,7 +226,7 @@ def _decode_labels(index: int, labels: Any) -> tuple[str, ...]:
     if list(key) != sorted(set(key)):
         raise InvalidValueError(f"{field} must be sorted and unique", field="labels")
     if len(_CHECKED_LABELS) < 10_000:
-        _CHECKED_LABELS[key] = True
+        return _CHECKED_LABELS.setdefault(key, key)
     return key
 
 

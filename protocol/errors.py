@@ -110,3 +110,14 @@ class AuthError(ProtocolError):
     """A node-to-node request whose signature, time window or nonce is not acceptable."""
 
     code = "auth_failed"
+
+
+def error_for_code(code: str, message: str) -> ProtocolError:
+    """The error a ``code`` names, with ``message`` (for verdicts reported by another process)."""
+    pending: list[type[ProtocolError]] = [ProtocolError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code and cls.__init__ is ProtocolError.__init__:
+            return cls(message)
+        pending += cls.__subclasses__()
+    raise ValueError(f"no protocol error has the code {code!r}")

@@ -101,3 +101,8 @@ def decode(data: bytes, *, max_size: int, what: str = "object") -> Any:
     if _pack(value) != data:
         raise NonCanonicalError(f"{what} is valid msgpack but not in canonical form")
     return value
+
+
+def decode_unchecked(data: bytes) -> Any:
+    """Decode msgpack that ``decode`` has already accepted, without the canonical-form check."""
+    return msgpack.unpackb(data)

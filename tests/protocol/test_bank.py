@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.bank import BankDigest, BankState, item_digest
+from protocol.bank import BankDigest, BankState, digest_sum, item_digest
 from protocol.body import HashItem
 from protocol.entry import Entry
 from tests.builders import BASE_TS, Author, pdq_item, pdq_value
@@ -111,3 +111,16 @@ def test_identical_hashes_from_two_entries_are_two_items() -> None:
     first, second = author.add(pdq_item(1)), author.add(pdq_item(1))
     bank = fold([first, second])
     assert active_keys(bank) == {(first.id, 0), (second.id, 0)}
+
+
+@given(histories())
+@settings(max_examples=30, deadline=None)
+def test_digest_sum_is_what_an_add_contributes_when_all_its_items_are_live(
+    entries: list[Entry],
+) -> None:
+    for entry in entries:
+        alone = BankState()
+        alone.apply(entry)
+        digest = BankDigest()
+        digest.add_many(sum(1 for _ in alone.active(NOW)), digest_sum(entry))
+        assert digest.value() == alone.digest(NOW)

@@ -1,0 +1,60 @@
+"""The decode worker: checks batches of entries for a node, in its own process.
+
+Started by ``node.decoder`` as ``python -m node.decode_worker``. It reads requests from stdin
+and writes answers to stdout, each a 4-byte big-endian length and a msgpack value:
+
+* request: ``[now_ms, [entry bytes, ...]]``
+* answer: one element per entry, in order: the 32-byte big-endian ``digest_sum`` of an
+  accepted entry, or ``[code, message]`` of the ``ProtocolError`` that refused it.
+
+It exits when stdin closes, so it never outlives its node.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Sequence
+from typing import BinaryIO
+
+import msgpack
+
+from protocol.bank import digest_sum
+from protocol.entry import decode_entry
+from protocol.errors import ProtocolError
+from protocol.feed import check_timestamp
+
+LENGTH_BYTES = 4
+READY = b"ready"
+
+
+def check_batch(raws: Sequence[bytes], now_ms: int) -> list[bytes | list[str]]:
+    """For each entry, its items' digest sum (32 bytes) or why it was refused."""
+    out: list[bytes | list[str]] = []
+    for raw in raws:
+        try:
+            entry = decode_entry(raw)
+            check_timestamp(entry, now_ms)
+        except ProtocolError as exc:
+            out.append([exc.code, exc.message])
+        else:
+            out.append(digest_sum(entry).to_bytes(32, "big"))
+    return out
+
+
+def write_frame(out: BinaryIO, payload: bytes) -> None:
+    out.write(len(payload).to_bytes(LENGTH_BYTES, "big") + payload)
+    out.flush()
+
+
+def serve(inp: BinaryIO, out: BinaryIO) -> None:
+    """Answer requests until ``inp`` closes."""
+    write_frame(out, msgpack.packb(READY))
+    while len(header := inp.read(LENGTH_BYTES)) == LENGTH_BYTES:
+        now_ms, raws = msgpack.unpackb(inp.read(int.from_bytes(header, "big")))
+        write_frame(out, msgpack.packb(check_batch(raws, now_ms)))
+
+
+if __name__ == "__main__":
+    gc.set_threshold(100_000, 50, 100)  # a batch's objects die young; see node.cli
+    serve(sys.stdin.buffer, sys.stdout.buffer)
