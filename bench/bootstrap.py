@@ -160,7 +160,7 @@ async def bootstrap(root: Path, entries: list[Entry], hashes: int) -> dict[str, 
                     stored = now
                 if stored and status["pdq_indexed"] == hashes:
                     matchable = now
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.05)
     finally:
         for proc in (source, sink):
             proc.terminate()

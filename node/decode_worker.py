@@ -7,12 +7,15 @@ and writes answers to stdout, each a 4-byte big-endian length and a msgpack valu
 * answer: one element per entry, in order: the 32-byte big-endian ``digest_sum`` of an
   accepted entry, or ``[code, message]`` of the ``ProtocolError`` that refused it.
 
-It exits when stdin closes, so it never outlives its node.
+It exits when stdin closes, so it never outlives its node, and ignores Ctrl-C, which a
+terminal sends to the node and the worker alike: the node stops it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import signal
 import sys
 from collections.abc import Sequence
 from typing import BinaryIO
@@ -55,6 +58,13 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
         write_frame(out, msgpack.packb(check_batch(raws, now_ms)))
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Run as the node's worker: quiet on Ctrl-C (the node decides when to stop) and on exit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the whole group
     gc.set_threshold(100_000, 50, 100)  # a batch's objects die young; see node.cli
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    with contextlib.suppress(BrokenPipeError):  # the node went away mid-answer
+        serve(sys.stdin.buffer, sys.stdout.buffer)
+
+
+if __name__ == "__main__":
+    main()
