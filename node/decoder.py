@@ -42,6 +42,10 @@ SIGNATURE_BOUND_BYTES = 2048
 # Workers that may fail (die, or not start) before the node stops starting new ones.
 MAX_FAILURES = 3
 STOP_TIMEOUT_S = 5.0
+# A batch is at most a few MB and takes a worker well under a second; far past that, the
+# worker is stuck and the batch is checked in-process instead.
+ANSWER_TIMEOUT_S = 60.0
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -96,20 +100,28 @@ class _Worker:
             env=env,
         )
         worker = cls(proc)
-        if await worker._read() != READY:
+        try:
+            async with asyncio.timeout(ANSWER_TIMEOUT_S):
+                ready = await worker._read()
+        except (TimeoutError, WorkerError):
+            ready = None
+        if ready != READY:
             await worker.stop()
-            raise WorkerError("decode worker did not report ready")
+            raise WorkerError("decode worker did not start")
         return worker
 
     async def check(self, raws: Sequence[bytes], now_ms: int) -> list[Any]:
         assert self.proc.stdin is not None
         payload = msgpack.packb([now_ms, list(raws)])
         try:
-            self.proc.stdin.write(len(payload).to_bytes(LENGTH_BYTES, "big") + payload)
-            await self.proc.stdin.drain()
+            async with asyncio.timeout(ANSWER_TIMEOUT_S):
+                self.proc.stdin.write(len(payload).to_bytes(LENGTH_BYTES, "big") + payload)
+                await self.proc.stdin.drain()
+                answer = await self._read()
+        except TimeoutError:
+            raise WorkerError(f"decode worker silent for {ANSWER_TIMEOUT_S:g} s") from None
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise WorkerError(f"decode worker stopped reading: {exc}") from None
-        answer = await self._read()
         if not isinstance(answer, list) or len(answer) != len(raws):
             raise WorkerError("decode worker answered out of step")
         return answer
@@ -118,8 +130,10 @@ class _Worker:
         assert self.proc.stdout is not None
         try:
             header = await self.proc.stdout.readexactly(LENGTH_BYTES)
-            payload = await self.proc.stdout.readexactly(int.from_bytes(header, "big"))
-            return msgpack.unpackb(payload)
+            size = int.from_bytes(header, "big")
+            if size > MAX_ANSWER_BYTES:
+                raise WorkerError(f"decode worker announced a {size}-byte answer")
+            return msgpack.unpackb(await self.proc.stdout.readexactly(size))
         except (asyncio.IncompleteReadError, ValueError) as exc:
             raise WorkerError(f"decode worker exited or sent garbage: {exc}") from None
 
@@ -213,6 +227,8 @@ class Decoder:
             self._starting = None
 
     def _retire(self, worker: _Worker) -> None:
+        if worker not in self._all:  # already let go by close()
+            return
         self._all.remove(worker)
         self._stopping.add(task := asyncio.ensure_future(worker.stop()))
         task.add_done_callback(self._stopping.discard)

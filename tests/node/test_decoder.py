@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -135,3 +136,30 @@ async def test_close_stops_the_worker_processes() -> None:
     await decoder.close()
     assert all(p.returncode is not None for p in procs)
     assert decoder.running == 0
+
+
+async def test_a_stuck_worker_is_dropped_and_its_batch_checked_in_process(
+    decoder: Decoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("node.decoder.ANSWER_TIMEOUT_S", 0.5)
+    monkeypatch.setattr("node.decoder.STOP_TIMEOUT_S", 0.5)
+    raws = spoiled(bulk_feed())
+    expected = verdicts(check_here(raws, NOW))
+    await decoder.check(raws, NOW)
+    (stuck,) = decoder._all
+    stuck.proc.send_signal(signal.SIGSTOP)
+    assert verdicts(await decoder.check(raws, NOW)) == expected
+    assert decoder.running == 0
+    await asyncio.wait_for(stuck.proc.wait(), 10)  # killed, not left behind
+
+
+async def test_a_worker_that_cannot_start_leaves_checking_in_process(
+    decoder: Decoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    raws = spoiled(bulk_feed())
+    expected = verdicts(check_here(raws, NOW))
+    for _ in range(MAX_FAILURES + 1):
+        assert verdicts(await decoder.check(raws, NOW)) == expected
+    assert decoder.running == 0
+    assert decoder.workers == 0  # given up after MAX_FAILURES tries
