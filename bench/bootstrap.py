@@ -1,14 +1,15 @@
 """Bootstrap: a fresh node syncing a whole bank from one peer, against this machine's limits.
 
-Run: ``python bench/bootstrap.py [--hashes 1000000] [--singles 100000] [--json]``
+Run: ``python bench/bootstrap.py [--hashes 1000000] [--singles 100000] [--repeat 3] [--json]``
 
 Two banks: ``--hashes`` hashes in entries of 1,000 items, and ``--singles`` single-hash
 entries. For each, a source node holding the bank and a fresh sink node peered with it run as
 separate processes; the figure is the time from the sink's start until it holds every entry
 (its process start-up is measured and reported apart), and next to it the time until its PDQ
-index holds every hash too. The same run measures the raw limits:
-PyNaCl Ed25519 verifies/s on these entries, and SQLite's insert rate for the same entry and
-item rows (same schema, WAL, synchronous=FULL, same batch size). Target: >= 50% of the lower
+index holds every hash too. The same run measures the raw limits: PyNaCl Ed25519 verifies/s
+on these entries, and SQLite's insert rate for the same entry and item rows (same schema, WAL,
+synchronous=FULL, executemany in batches of 500 entries). Each side is measured ``--repeat``
+times and its best kept, as this machine is shared and noisy. Target: >= 50% of the lower
 limit; the 1M-hash bootstrap in under 60 s.
 """
 
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 import nacl.signing
 
-from node.config import DataDir, PeerConfig, initialise, load_config, write_config
+from node.config import DataDir, PeerConfig, initialise, load_config, load_key, write_config
 from node.migrations import MIGRATIONS, statements
 from node.service import Node
 from protocol.body import AddBody, HashItem
@@ -135,14 +136,24 @@ async def start(data: DataDir, port: int) -> tuple[asyncio.subprocess.Process, f
     return proc, time.perf_counter() - started
 
 
-async def bootstrap(root: Path, entries: list[Entry], hashes: int) -> dict[str, float]:
-    src_data, _, src_key = initialise(root / "source", name="source", port=0)
-    sink_data, _, sink_key = initialise(root / "sink", name="sink", port=0)
-    src_port, sink_port = free_port(), free_port()
-    node = await Node.open(src_data)
+async def make_source(root: Path, entries: list[Entry]) -> DataDir:
+    """A stopped node holding ``entries``."""
+    data, _, _ = initialise(root / "source", name="source", port=0)
+    node = await Node.open(data)
     for b in range(0, len(entries), 200):
         await node.ingest([e.raw for e in entries[b : b + 200]], source="setup")
     await node.close()
+    return data
+
+
+async def bootstrap(
+    root: Path, src_data: DataDir, entries: int, hashes: int, workers: int
+) -> dict[str, float]:
+    """Start ``src_data`` and a fresh sink peered with it; time the sink's sync."""
+    sink_data, _, sink_key = initialise(root, name="sink", port=0)
+    write_config(sink_data, replace(load_config(sink_data), decode_workers=workers))
+    src_key = load_key(src_data)
+    src_port, sink_port = free_port(), free_port()
     for data, port, other in ((src_data, sink_port, sink_key), (sink_data, src_port, src_key)):
         peer = PeerConfig(f"http://127.0.0.1:{port}", str(other.public_key))
         write_config(data, replace(load_config(data), peers=(peer,)))
@@ -156,7 +167,7 @@ async def bootstrap(root: Path, entries: list[Entry], hashes: int) -> dict[str, 
                 async with http.get(f"http://127.0.0.1:{sink_port}/v1/status") as r:
                     status = await r.json()
                 now = time.perf_counter() - t0
-                if not stored and status["entries"] == len(entries):
+                if not stored and status["entries"] == entries:
                     stored = now
                 if stored and status["pdq_indexed"] == hashes:
                     matchable = now
@@ -173,33 +184,45 @@ async def bootstrap(root: Path, entries: list[Entry], hashes: int) -> dict[str, 
     }
 
 
-async def measure(name: str, entries: list[Entry], root: Path) -> dict[str, Any]:
+async def measure(
+    name: str, entries: list[Entry], root: Path, repeat: int, workers: int
+) -> dict[str, Any]:
+    """Best of ``repeat`` runs of each side: the least disturbed figure on a shared machine."""
     items = sum(len(e.body.items) for e in entries if isinstance(e.body, AddBody))
-    verify = verify_rate(entries)
-    sqlite = sqlite_rate(entries, root / f"raw-{name}.sqlite")
-    run = await bootstrap(root / name, entries, items)
+    verify = max(verify_rate(entries) for _ in range(repeat))
+    sqlite = max(sqlite_rate(entries, root / f"raw-{name}-{i}.sqlite") for i in range(repeat))
+    source = await make_source(root / name, entries)
+    runs = [
+        await bootstrap(root / name / f"sink-{i}", source, len(entries), items, workers)
+        for i in range(repeat)
+    ]
+    run = min(runs, key=lambda r: r["sync_s"])
     limit = min(verify, sqlite)
     rate = len(entries) / run["sync_s"]
     return {
         "entries": len(entries),
         "hashes": items,
         **run,
+        "sync_s_all": [r["sync_s"] for r in runs],
         "entries_per_s": rate,
         "hashes_per_s": items / run["sync_s"],
         "raw_verify_entries_per_s": verify,
         "raw_sqlite_entries_per_s": sqlite,
         "lower_limit_entries_per_s": limit,
         "fraction_of_limit": rate / limit,
+        "fraction_when_matchable": len(entries) / run["matchable_s"] / limit,
     }
 
 
-async def main_async(hashes: int, singles: int) -> dict[str, Any]:
+async def main_async(hashes: int, singles: int, repeat: int, workers: int) -> dict[str, Any]:
     out = {}
     with tempfile.TemporaryDirectory(prefix="hb-boot-") as tmp:
         if hashes:
-            out["bulk"] = await measure("bulk", make_bank(1, hashes // 1000, 1000), Path(tmp))
+            bank = make_bank(1, hashes // 1000, 1000)
+            out["bulk"] = await measure("bulk", bank, Path(tmp), repeat, workers)
         if singles:
-            out["singles"] = await measure("singles", make_bank(100, singles // 100, 1), Path(tmp))
+            bank = make_bank(100, singles // 100, 1)
+            out["singles"] = await measure("singles", bank, Path(tmp), repeat, workers)
     return out
 
 
@@ -207,24 +230,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--hashes", type=int, default=1_000_000)
     parser.add_argument("--singles", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each side; best is kept")
+    parser.add_argument("--decode-workers", type=int, default=1, help="the sink's setting")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results = asyncio.run(main_async(args.hashes, args.singles))
+    results = asyncio.run(
+        main_async(args.hashes, args.singles, max(1, args.repeat), args.decode_workers)
+    )
     if args.json:
         print(json.dumps(results))
         return
     for name, r in results.items():
         print(f"{name}: {r['entries']:,} entries, {r['hashes']:,} hashes")
+        runs = ", ".join(f"{s:.1f}" for s in r["sync_s_all"])
         print(
-            f"  sink start-up {r['startup_s']:.1f} s, sync {r['sync_s']:.1f} s "
-            f"(total {r['seconds']:.1f} s); every hash matchable after {r['matchable_s']:.1f} s"
+            f"  sink start-up {r['startup_s']:.1f} s, sync {r['sync_s']:.1f} s (best of {runs}); "
+            f"every hash matchable after {r['matchable_s']:.1f} s"
         )
         print(f"  {r['entries_per_s']:,.0f} entries/s, {r['hashes_per_s']:,.0f} hashes/s")
         print(
             f"  raw limits: Ed25519 verify {r['raw_verify_entries_per_s']:,.0f}/s, SQLite "
             f"insert {r['raw_sqlite_entries_per_s']:,.0f} entries/s"
         )
-        print(f"  fraction of the lower limit: {r['fraction_of_limit']:.2f} (target >= 0.5)")
+        print(
+            f"  fraction of the lower limit: {r['fraction_of_limit']:.2f} (target >= 0.5); "
+            f"{r['fraction_when_matchable']:.2f} counting until every hash is matchable"
+        )
 
 
 if __name__ == "__main__":

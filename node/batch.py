@@ -14,7 +14,7 @@ from itertools import compress, repeat
 from typing import Any
 
 from protocol.bank import BankDigest, is_live, item_digest, withdrawn
-from protocol.body import AddBody, FeedbackBody, HashItem, Kind, RevokeBody
+from protocol.body import AddBody, FeedbackBody, HashItem, RevokeBody
 from protocol.entry import Entry
 from protocol.signals import PDQ
 
@@ -100,44 +100,50 @@ def plan_batch(
     """
     sums = digest_sums or {}
     plan = Plan()
+    # Only each author's furthest entry moves its head: one row per author, not per entry.
+    heads: dict[bytes, tuple[int, Entry]] = {}
     for n, entry in enumerate(entries):
         cursor = ctx.next_cursor if cursors is None else cursors[n]
         ctx.next_cursor = max(ctx.next_cursor, cursor + 1)
+        header, author, body = entry.header, entry.header.author, entry.body
         voided = entry.id in void
         plan.entries.append(
             (
                 cursor,
                 entry.id,
-                entry.author,
-                entry.seq,
-                int(entry.kind),
-                entry.header.timestamp_ms,
+                author,
+                header.seq,
+                int(header.kind),
+                header.timestamp_ms,
                 now_ms,
                 entry.raw,
-                int(entry.erased),
+                int(body is None),
                 int(voided),
             )
         )
-        plan.heads.append((entry.author, entry.seq, entry.id, entry.header.timestamp_ms, now_ms))
+        if header.seq > heads.get(author, (0, entry))[0]:
+            heads[author] = (header.seq, entry)
         if voided:
             continue
-        if entry.kind is Kind.ADD and isinstance(entry.body, AddBody):
-            _plan_add(entry, entry.body, cursor, ctx, plan, now_ms, sums.get(entry.id))
-        elif isinstance(entry.body, RevokeBody):
-            _plan_revoke(entry, entry.body, cursor, ctx, plan)
-        elif isinstance(entry.body, FeedbackBody):
-            b = entry.body
+        if isinstance(body, AddBody):
+            _plan_add(entry, body, cursor, ctx, plan, now_ms, sums.get(entry.id))
+        elif isinstance(body, RevokeBody):
+            _plan_revoke(entry, body, cursor, ctx, plan)
+        elif isinstance(body, FeedbackBody):
             plan.feedback.append(
                 (
                     cursor,
-                    entry.author,
-                    b.signal_type,
-                    b.value,
-                    int(b.verdict),
-                    b.entry_id,
-                    int(b.note),
+                    author,
+                    body.signal_type,
+                    body.value,
+                    int(body.verdict),
+                    body.entry_id,
+                    int(body.note),
                 )
             )
+    plan.heads = [
+        (author, seq, e.id, e.header.timestamp_ms, now_ms) for author, (seq, e) in heads.items()
+    ]
     return plan
 
 
