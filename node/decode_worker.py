@@ -3,6 +3,7 @@
 Started by ``node.decoder`` as ``python -m node.decode_worker``. It reads requests from stdin
 and writes answers to stdout, each a 4-byte big-endian length and a msgpack value:
 
+* first, unasked: ``["ready", version]``
 * request: ``[now_ms, [entry bytes, ...]]``
 * answer: one element per entry, in order: the 32-byte big-endian ``digest_sum`` of an
   accepted entry, or ``[code, message]`` of the ``ProtocolError`` that refused it.
@@ -22,13 +23,16 @@ from typing import BinaryIO
 
 import msgpack
 
+from node import __version__
 from protocol.bank import digest_sum
 from protocol.entry import decode_entry
 from protocol.errors import ProtocolError
 from protocol.feed import check_timestamp
 
 LENGTH_BYTES = 4
-READY = b"ready"
+# The first frame: [READY, version]. A worker spawned after the package was upgraded under a
+# running node says so, and the node does not use it.
+READY = "ready"
 
 
 def check_batch(raws: Sequence[bytes], now_ms: int) -> list[bytes | list[str]]:
@@ -52,7 +56,7 @@ def write_frame(out: BinaryIO, payload: bytes) -> None:
 
 def serve(inp: BinaryIO, out: BinaryIO) -> None:
     """Answer requests until ``inp`` closes."""
-    write_frame(out, msgpack.packb(READY))
+    write_frame(out, msgpack.packb([READY, __version__]))
     while len(header := inp.read(LENGTH_BYTES)) == LENGTH_BYTES:
         now_ms, raws = msgpack.unpackb(inp.read(int.from_bytes(header, "big")))
         write_frame(out, msgpack.packb(check_batch(raws, now_ms)))

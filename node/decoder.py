@@ -25,6 +25,7 @@ from typing import Any
 
 import msgpack
 
+from node import __version__
 from node.decode_worker import LENGTH_BYTES, READY
 from node.errors import NodeError
 from protocol.entry import Entry, decode_entry, unchecked_entry
@@ -105,9 +106,9 @@ class _Worker:
                 ready = await worker._read()
         except (TimeoutError, WorkerError):
             ready = None
-        if ready != READY:
+        if ready != [READY, __version__]:
             await worker.stop()
-            raise WorkerError("decode worker did not start")
+            raise WorkerError(f"decode worker did not start as hashbank {__version__}: {ready!r:.80}")
         return worker
 
     async def check(self, raws: Sequence[bytes], now_ms: int) -> list[Any]:
@@ -152,7 +153,10 @@ def _outcome(raw: bytes, answer: Any) -> Outcome:
     if isinstance(answer, bytes):
         return Checked(unchecked_entry(raw), int.from_bytes(answer, "big"))
     code, message = answer
-    return error_for_code(code, message)
+    try:
+        return error_for_code(code, message)
+    except ValueError:  # cannot happen between a node and a worker of one version
+        return ProtocolError(f"{code}: {message}")
 
 
 class Decoder:

@@ -163,3 +163,12 @@ async def test_a_worker_that_cannot_start_leaves_checking_in_process(
         assert verdicts(await decoder.check(raws, NOW)) == expected
     assert decoder.running == 0
     assert decoder.workers == 0  # given up after MAX_FAILURES tries
+
+
+async def test_a_worker_of_another_version_is_not_used(
+    decoder: Decoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("node.decoder.__version__", "0.0.0-not-this-one")
+    raws = spoiled(bulk_feed())
+    assert verdicts(await decoder.check(raws, NOW)) == verdicts(check_here(raws, NOW))
+    assert decoder.running == 0
