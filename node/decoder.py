@@ -108,7 +108,8 @@ class _Worker:
             ready = None
         if ready != [READY, __version__]:
             await worker.stop()
-            raise WorkerError(f"decode worker did not start as hashbank {__version__}: {ready!r:.80}")
+            said = f"{ready!r:.80}"
+            raise WorkerError(f"decode worker did not start as hashbank {__version__}: {said}")
         return worker
 
     async def check(self, raws: Sequence[bytes], now_ms: int) -> list[Any]:
