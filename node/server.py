@@ -54,7 +54,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return response
     except NodeError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        if isinstance(exc, UnauthenticatedError):  # RFC 6750 §3: say which scheme to use
+            challenge = 'Bearer realm="hashbank"'
+            if "Authorization" in request.headers:
+                challenge += ', error="invalid_token"'
+            response.headers["WWW-Authenticate"] = challenge
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -59,6 +59,7 @@ def make_data(
 class Response:
     status: int
     body: Any
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,7 +119,7 @@ class RunningNode:
                 body = await resp.json(content_type=None) if text else None
             except ValueError:
                 body = text
-            return Response(resp.status, body)
+            return Response(resp.status, body, dict(resp.headers))
 
     async def post(self, path: str, doc: Any = None, **kw: Any) -> Response:
         return await self.call("POST", path, doc, **kw)

@@ -273,6 +273,9 @@ async def test_calls_without_the_operator_token_are_refused(
     )
     assert response.status == 401
     assert response.body["error"]["code"] == "unauthenticated"
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith('Bearer realm="hashbank"')
+    assert ("invalid_token" in challenge) == (token is not None)
     assert (await hb.get("/v1/status")).body["entries"] == 0
 
 
