@@ -25,7 +25,7 @@ import msgpack
 
 from node import __version__
 from protocol.bank import digest_sum
-from protocol.entry import decode_entry
+from protocol.entry import Entry, decode_entry
 from protocol.errors import ProtocolError
 from protocol.feed import check_timestamp
 
@@ -35,13 +35,19 @@ LENGTH_BYTES = 4
 READY = "ready"
 
 
+def check_one(raw: bytes, now_ms: int) -> Entry:
+    """What a node checks of an entry before placing it in its feed (``ProtocolError`` if bad)."""
+    entry = decode_entry(raw)
+    check_timestamp(entry, now_ms)
+    return entry
+
+
 def check_batch(raws: Sequence[bytes], now_ms: int) -> list[bytes | list[str]]:
     """For each entry, its items' digest sum (32 bytes) or why it was refused."""
     out: list[bytes | list[str]] = []
     for raw in raws:
         try:
-            entry = decode_entry(raw)
-            check_timestamp(entry, now_ms)
+            entry = check_one(raw, now_ms)
         except ProtocolError as exc:
             out.append([exc.code, exc.message])
         else:

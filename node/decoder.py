@@ -26,11 +26,10 @@ from typing import Any
 import msgpack
 
 from node import __version__
-from node.decode_worker import LENGTH_BYTES, READY
+from node.decode_worker import LENGTH_BYTES, READY, check_one
 from node.errors import NodeError
-from protocol.entry import Entry, decode_entry, unchecked_entry
+from protocol.entry import Entry, unchecked_entry
 from protocol.errors import ProtocolError, error_for_code
-from protocol.feed import check_timestamp
 
 log = logging.getLogger("hashbank.decoder")
 
@@ -67,12 +66,9 @@ def check_here(raws: Sequence[bytes], now_ms: int) -> list[Outcome]:
     out: list[Outcome] = []
     for raw in raws:
         try:
-            entry = decode_entry(raw)
-            check_timestamp(entry, now_ms)
+            out.append(Checked(check_one(raw, now_ms)))
         except ProtocolError as exc:
             out.append(exc)
-        else:
-            out.append(Checked(entry))
     return out
 
 
