@@ -301,15 +301,19 @@ class Node:
         chunks = _chunks(raws)
         accepted: list[Entry] = []
         pending = collections.deque(self._check_soon(c, report) for c in chunks[:DECODE_AHEAD])
-        for k in range(len(chunks)):
-            decoded, sums = await pending.popleft()
-            if k + DECODE_AHEAD < len(chunks):
-                pending.append(self._check_soon(chunks[k + DECODE_AHEAD], report))
-            async with self._write_lock:
-                placed = await self._place_all(decoded, report)
-                if placed:
-                    await self._commit(placed, wait_index=wait_index, digest_sums=sums)
-                    accepted += placed
+        try:
+            for k in range(len(chunks)):
+                decoded, sums = await pending.popleft()
+                if k + DECODE_AHEAD < len(chunks):
+                    pending.append(self._check_soon(chunks[k + DECODE_AHEAD], report))
+                async with self._write_lock:
+                    placed = await self._place_all(decoded, report)
+                    if placed:
+                        await self._commit(placed, wait_index=wait_index, digest_sums=sums)
+                        accepted += placed
+        finally:
+            for check in pending:  # this ingest was cancelled or failed: stop checking ahead
+                check.cancel()
         report.stored = accepted
         for code, n in report.rejected.items():
             self.rejections[code] += n
