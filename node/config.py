@@ -26,6 +26,15 @@ ROLES = ("publisher", "subscriber")
 DEFAULT_PORT = 8750
 MIN_BODY_BYTES = 5 * 1024 * 1024
 MAX_DECODE_WORKERS = 16
+# The positive numbers of the [limits] table (besides max_body_bytes).
+LIMITS = (
+    "api_rate",
+    "api_burst",
+    "peer_rate",
+    "peer_burst",
+    "request_timeout_s",
+    "max_connections",
+)
 KEY_PREFIX = "hashbank-ed25519-seed:"
 
 
@@ -191,17 +200,7 @@ def parse_config(raw: dict[str, object], where: str) -> Config:
         )
     limits = _table(raw, "limits", where)
     max_body = _get(limits, "max_body_bytes", int, where)
-    numbers = {
-        setting: _get(limits, setting, (int, float), where)
-        for setting in (
-            "api_rate",
-            "api_burst",
-            "peer_rate",
-            "peer_burst",
-            "request_timeout_s",
-            "max_connections",
-        )
-    }
+    numbers = {setting: _get(limits, setting, (int, float), where) for setting in LIMITS}
     for setting, value in numbers.items():
         if value is not None and value <= 0:
             raise ConfigError(f"{where}: limits.{setting} must be positive, got {value}")
@@ -293,20 +292,12 @@ def render_config(config: Config) -> str:
     lines += ["", "[sync]", f"interval_seconds = {config.sync_interval_s:g}"]
     if not config.confirm_own_head:
         lines.append("confirm_own_head = false")
-    if config.decode_workers != 1:
-        lines.append(f"decode_workers = {config.decode_workers}")
     defaults = Config(name="x")
+    if config.decode_workers != defaults.decode_workers:
+        lines.append(f"decode_workers = {config.decode_workers}")
     limits = [
         f"{name} = {getattr(config, name)!r}"
-        for name in (
-            "max_body_bytes",
-            "api_rate",
-            "api_burst",
-            "peer_rate",
-            "peer_burst",
-            "request_timeout_s",
-            "max_connections",
-        )
+        for name in ("max_body_bytes", *LIMITS)
         if getattr(config, name) != getattr(defaults, name)
     ]
     if limits:
