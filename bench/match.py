@@ -188,7 +188,7 @@ def measure_load(folder: Path) -> Row:
     code = (
         "import json, sys, time\n"
         "from pathlib import Path\n"
-        "from node.pdq_index import PdqIndex\n"
+        "from node.matching.pdq_index import PdqIndex\n"
         "mmap = sys.argv[2] == 'mmap'\n"
         "t = time.perf_counter(); index = PdqIndex.load(sys.argv[1], mmap=mmap)\n"
         "t = time.perf_counter() - t\n"
@@ -221,7 +221,7 @@ def measure_rebuild(ids: NDArray[np.int64], bank: Bank, scratch: Path) -> Row:
         "import json, sys, time\n"
         "from pathlib import Path\n"
         "import numpy as np\n"
-        "from node.pdq_index import PdqIndex\n"
+        "from node.matching.pdq_index import PdqIndex\n"
         "ids = np.load(sys.argv[1] + '/raw-ids.npy')\n"
         "hashes = np.load(sys.argv[1] + '/raw-hashes.npy')\n"
         "t = time.perf_counter(); index = PdqIndex(); index.add(ids, hashes)\n"

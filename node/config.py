@@ -58,7 +58,6 @@ class Config:
     peer_burst: float = 500.0
     request_timeout_s: float = 10.0
     max_connections: int = 1000
-    log_requests: bool = True
 
     @property
     def url(self) -> str:

@@ -13,6 +13,18 @@ class _Formatter(logging.Formatter):
         return f"{stamp}.{int(record.msecs):03d}Z"
 
 
+def untrusted(value: object, limit: int = 200) -> str:
+    """``value`` safe for one log line: quoted, control characters escaped, bounded.
+
+    Whatever a client controls (a path, a header, a peer's reason) goes through this, so no
+    request can write a line of its own into the log.
+    """
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return repr(text)
+
+
 def setup_logging(level: int = logging.INFO) -> None:
     """Log to stderr, one line per event."""
     handler = logging.StreamHandler(sys.stderr)

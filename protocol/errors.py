@@ -11,6 +11,7 @@ class ProtocolError(Exception):
     """Base of every error the protocol core raises about its input."""
 
     code = "protocol_error"
+    status_hint = 400
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -34,6 +35,7 @@ class TooLargeError(ProtocolError):
     """An object or a collection over its documented size limit."""
 
     code = "too_large"
+    status_hint = 413
 
 
 class UnsupportedVersionError(ProtocolError):
@@ -98,6 +100,7 @@ class UnauthorizedError(ProtocolError):
     """A key or organisation that may not do what the object asks (charter rules)."""
 
     code = "unauthorized"
+    status_hint = 403
 
 
 class CharterError(ProtocolError):
@@ -110,6 +113,7 @@ class AuthError(ProtocolError):
     """A node-to-node request whose signature, time window or nonce is not acceptable."""
 
     code = "auth_failed"
+    status_hint = 401
 
 
 def error_for_code(code: str, message: str) -> ProtocolError:

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from node.api.app import listen, make_app
+from node.api.service import Service
 from node.config import PeerConfig, initialise, load_config, write_config
 from node.datadir import DataDir, load_key, read_secret
 from node.replica.node import Node
@@ -61,8 +61,7 @@ class RunningNode:
 
     data: DataDir
     node: Node
-    runner: web.AppRunner
-    server: asyncio.Server
+    service: Service
     url: str
     token: str
     session: aiohttp.ClientSession = field(repr=False)
@@ -71,15 +70,17 @@ class RunningNode:
     async def start(cls, data: DataDir) -> RunningNode:
         node = await Node.open(data)
         token = read_secret(data.token)
-        runner = web.AppRunner(make_app(node, token), access_log=None)
-        await runner.setup()
-        server, url = await listen(runner, "127.0.0.1", 0)
-        return cls(data, node, runner, server, url, token, aiohttp.ClientSession())
+        service = Service(node, token)
+        url = await service.start("127.0.0.1", 0)
+        return cls(data, node, service, url, token, aiohttp.ClientSession())
+
+    @property
+    def app(self) -> web.Application:
+        return self.service.app
 
     async def stop(self) -> None:
         await self.session.close()
-        self.server.close()
-        await self.runner.cleanup()
+        await self.service.stop()
         await self.node.close()
 
     async def restart(self) -> RunningNode:

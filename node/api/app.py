@@ -1,41 +1,60 @@
-"""The aiohttp application: middlewares (errors, auth, request log) and the serving loop.
+"""The aiohttp application: its middlewares (errors, auth, request log) and its one route table.
 
-Every error becomes a JSON body ``{"error": {"code", "message"}}`` here and only here.
+Every error becomes a JSON body ``{"error": {"code", "message"}}`` here and only here, with the
+status its class hints (``status_hint``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
-import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from node.api import bank as api
-from node.api.limits import BODY_TIMEOUT, ConnectionGuard, RateLimiter
-from node.datadir import read_secret
-from node.errors import NodeError, RateLimitedError, UnauthenticatedError
+from node.api import bank, charter, feedback, health, platform, stream
+from node.api.context import GOSSIP, NODE, TOKEN, json_response
+from node.api.errors import UnauthenticatedError
+from node.errors import NodeError, RateLimitedError
 from node.federation.gossip import Gossip
 from node.federation.routes import make_peer_app
+from node.limits import BODY_TIMEOUT, ConnectionGuard, RateLimiter
+from node.logs import untrusted
+from node.matching.errors import MatchingError
 from node.replica.node import Node
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("hashbank.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-TOKEN_KEY: web.AppKey[str] = web.AppKey("token", str)
 API_LIMIT: web.AppKey[RateLimiter] = web.AppKey("api_limit", RateLimiter)
 GUARD: web.AppKey[ConnectionGuard] = web.AppKey("guard", ConnectionGuard)
-EXPIRY_SWEEP_S = 10.0
-# Protocol errors are the client's fault (4xx); these codes have a more precise status.
-PROTOCOL_STATUS = {"auth_failed": 401, "unauthorized": 403, "too_large": 413}
+
+# The one route table: (method, path, handler, open to anyone).
+ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
+    ("GET", "/v1/status", health.status, True),
+    ("POST", "/v1/hashes", bank.submit, False),
+    ("GET", "/v1/hashes", platform.active_hashes, False),
+    ("POST", "/v1/revocations", bank.revoke, False),
+    ("POST", "/v1/feedback", bank.feedback, False),
+    ("GET", "/v1/feedback", feedback.feedback_list, False),
+    ("GET", "/v1/feedback/entries", feedback.feedback_entries, False),
+    ("POST", "/v1/match", bank.match, False),
+    ("POST", "/v1/signals/lookup", platform.lookup, False),
+    ("GET", "/v1/changes", bank.changes, False),
+    ("GET", "/v1/changes/stream", stream.stream, False),
+    ("GET", "/v1/entries/{entry_id}", bank.entry, False),
+    ("POST", "/v1/entries", bank.import_entries, False),
+    ("GET", "/v1/forks", bank.forks, False),
+    ("GET", "/v1/charter", charter.get_charter, False),
+    ("POST", "/v1/charter", charter.post_charter, False),
+)
+OPEN_PATHS = frozenset(path for _, path, _, is_open in ROUTES if is_open)
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
-    return api.json_response({"error": {"code": code, "message": message}}, status=status)
+    return json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 def _slug(reason: str) -> str:
@@ -47,14 +66,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Map every exception to a JSON error; a bug is a 500 that names nothing internal."""
     try:
         return await handler(request)
-    except ProtocolError as exc:
-        return error_response(PROTOCOL_STATUS.get(exc.code, 400), exc.code, exc.message)
-    except RateLimitedError as exc:
-        response = error_response(exc.status, exc.code, exc.message)
-        response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-        return response
-    except NodeError as exc:
-        response = error_response(exc.status, exc.code, exc.message)
+    except (ProtocolError, NodeError, MatchingError) as exc:
+        response = error_response(exc.status_hint, exc.code, exc.message)
+        if isinstance(exc, RateLimitedError):
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         if isinstance(exc, UnauthenticatedError):  # RFC 6750 §3: say which scheme to use
             challenge = 'Bearer realm="hashbank"'
             if "Authorization" in request.headers:
@@ -71,22 +86,24 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except asyncio.CancelledError:
         raise
     except Exception:
-        log.exception("unhandled error method=%s path=%s", request.method, request.path)
+        log.exception(
+            "unhandled error method=%s path=%s", untrusted(request.method), untrusted(request.path)
+        )
         return error_response(500, "internal_error", "internal error; see the node's log")
 
 
 @web.middleware
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer-token check for every API route but the open ones (constant-time compare)."""
-    # Peer routes authenticate by request signature instead (node.peer_api).
+    # Peer routes authenticate by request signature instead (node.federation.routes).
     if (
-        request.path not in api.OPEN_PATHS
+        request.path not in OPEN_PATHS
         and request.path.startswith("/v1/")
         and not request.path.startswith("/v1/peer/")
     ):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        expected = request.app[TOKEN_KEY]
+        expected = request.app[TOKEN]
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             token.strip().encode(), expected.encode()
         ):
@@ -113,92 +130,30 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
         guard.request_finished(request.transport)
         log.info(
             "request method=%s path=%s status=%d ms=%.1f peer=%s",
-            request.method,
-            request.path,
+            untrusted(request.method),
+            untrusted(request.path),
             status,
             (time.perf_counter() - start) * 1000,
-            request.remote,
+            untrusted(request.remote),
         )
 
 
-def make_app(node: Node, token: str) -> web.Application:
-    """The application for ``node``, with gossip; the caller runs and cleans it up."""
-    app = web.Application(
-        middlewares=[request_log, errors, auth], client_max_size=node.config.max_body_bytes
-    )
-    app[api.NODE_KEY] = node
-    app[TOKEN_KEY] = token
+def make_app(node: Node, gossip: Gossip | None, token: str) -> web.Application:
+    """The HTTP application for ``node``; the caller starts and stops gossip and upkeep."""
     config = node.config
+    app = web.Application(
+        middlewares=[request_log, errors, auth], client_max_size=config.max_body_bytes
+    )
+    app[NODE] = node
+    app[TOKEN] = token
     app[API_LIMIT] = RateLimiter(config.api_rate, config.api_burst)
     app[GUARD] = ConnectionGuard(config.request_timeout_s, config.max_connections)
     app[BODY_TIMEOUT] = 3 * config.request_timeout_s
-    # Gossip is created here but started with the app, so peer routes can reach it from the
-    # first request on.
-    gossip = Gossip(node)
-    app[api.GOSSIP_KEY] = gossip
-    api.add_routes(app)
-    app.add_subapp(
-        "/v1/peer/",
-        make_peer_app(
-            node,
-            accept=gossip.accepts,
-            want_sync=gossip.want_sync,
-            limiter=RateLimiter(config.peer_rate, config.peer_burst),
-        ),
-    )
-    app.cleanup_ctx.append(_upkeep)
+    stream.setup(app)
+    for method, path, handler, _ in ROUTES:
+        app.router.add_route(method, path, handler)
+    if gossip is not None:
+        app[GOSSIP] = gossip
+        limiter = RateLimiter(config.peer_rate, config.peer_burst)
+        app.add_subapp("/v1/peer/", make_peer_app(node, gossip, limiter))
     return app
-
-
-async def _upkeep(app: web.Application) -> AsyncIterator[None]:
-    """Gossip and the expiry sweep run exactly as long as the application."""
-    gossip: Gossip = app[api.GOSSIP_KEY]
-    await gossip.start()
-    task = asyncio.create_task(_sweep_expired(app[api.NODE_KEY]))
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await gossip.stop()
-
-
-async def _sweep_expired(node: Node) -> None:
-    while True:
-        await asyncio.sleep(EXPIRY_SWEEP_S)
-        try:
-            if n := await node.expire():
-                log.info("expired items=%d", n)
-        except Exception:
-            log.exception("expiry sweep failed")
-
-
-async def listen(runner: web.AppRunner, host: str, port: int) -> tuple[asyncio.Server, str]:
-    """Accept connections for a set-up runner, through its app's connection guard."""
-    app = runner.app
-    factory = app[GUARD].wrap(runner.server) if runner.server else None
-    if factory is None:
-        raise RuntimeError("the runner must be set up before listening")
-    server = await asyncio.get_running_loop().create_server(factory, host, port)
-    bound = server.sockets[0].getsockname()
-    return server, f"http://{bound[0]}:{bound[1]}"
-
-
-async def serve(node: Node, *, host: str, port: int, ready: Callable[[str], None]) -> None:
-    """Serve until SIGINT or SIGTERM, then stop cleanly."""
-    token = read_secret(node.data.token)
-    runner = web.AppRunner(
-        make_app(node, token), access_log=None, handle_signals=False, keepalive_timeout=15
-    )
-    await runner.setup()
-    server, url = await listen(runner, host, port)
-    ready(url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        log.info("stopping")
-        server.close()
-        await runner.cleanup()

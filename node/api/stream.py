@@ -21,13 +21,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from node.api import bank as api
-from node.api import views
-from node.errors import BadRequestError
+from node.api import shapes
+from node.api.context import node_of
+from node.api.errors import BadRequestError
+from node.replica.events import EntriesStored, Event
 from node.replica.node import Node
-from node.store.store import StoredEntry
+from node.store import StoredEntry
 from protocol.body import Kind
-from protocol.entry import Entry
 
 log = logging.getLogger("hashbank.sse")
 
@@ -71,7 +71,7 @@ def resume_cursor(request: web.Request) -> int:
     """Where to start: ``Last-Event-ID`` (a reconnecting client), else ``?after=``, else 0."""
     last = request.headers.get("Last-Event-ID")
     if last is None or last.strip() == "":
-        return api._query_int(request, "after", 0, minimum=0)
+        return shapes.query_int(request.query, "after", 0, minimum=0)
     text = last.strip()
     if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise BadRequestError(f"Last-Event-ID must be a change cursor, got {text[:40]!r}")
@@ -82,24 +82,25 @@ def encode_events(rows: Sequence[StoredEntry]) -> bytes:
     """SSE frames for stored entries (JSON on one line, so one ``data:`` line each)."""
     frames = []
     for row in rows:
-        data = json.dumps(views.entry_view(row), separators=(",", ":"))
-        frames.append(f"id: {row.cursor}\nevent: {Kind(row.kind).name.lower()}\ndata: {data}\n\n")
+        data = json.dumps(shapes.entry_view(row), separators=(",", ":"))
+        frames.append(f"id: {row.cursor}\nevent: {row.kind.name.lower()}\ndata: {data}\n\n")
     return "".join(frames).encode()
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
     """Serve the change stream until the client leaves, lags, or the server stops."""
-    node = api.node_of(request)
+    node = node_of(request)
     after = resume_cursor(request)
-    kinds = api._kinds(request.query.get("kinds"))
+    kinds = shapes.query_kinds(request.query.get("kinds"))
     settings, closing = request.app[SETTINGS_KEY], request.app[CLOSING_KEY]
     wake = asyncio.Event()
 
-    def on_stored(entries: Sequence[Entry], source: str | None) -> None:
-        wake.set()
+    def on_event(event: Event) -> None:
+        if isinstance(event, EntriesStored):
+            wake.set()
 
     # Subscribe before the first read: a commit between the two then still wakes the loop.
-    unsubscribe = node.subscribe(on_stored)
+    unsubscribe = node.subscribe(on_event)
     response = web.StreamResponse(headers=HEADERS)
     try:
         await response.prepare(request)
@@ -124,13 +125,13 @@ async def _send_committed(
     node: Node,
     response: web.StreamResponse,
     after: int,
-    kinds: tuple[int, ...],
+    kinds: tuple[Kind, ...],
     settings: StreamSettings,
 ) -> int:
     """Send every committed change after ``after``; returns the new position."""
-    upto = await node.store.last_cursor()
+    upto = node.store.last_cursor
     while True:
-        rows = await node.store.changes_upto(after, upto, settings.batch, kinds)
+        rows = await node.store.changes(after, settings.batch, kinds, upto=upto)
         if rows:
             await _write(response, encode_events(rows), settings)
         if len(rows) < settings.batch:

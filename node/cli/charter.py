@@ -11,8 +11,8 @@ import base64
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
+from node.api.shapes import charter_summary
 from node.cli.charter_files import (
     checked_draft,
     find_member,
@@ -20,11 +20,11 @@ from node.cli.charter_files import (
     member_from,
     parse_time,
     read_draft,
-    summary,
     takedown,
     write_draft,
 )
 from node.cli.client import Client
+from node.cli.parsing import Commands, add_data
 from node.clock import now_ms
 from node.datadir import DataDir, load_key
 from node.errors import ConfigError
@@ -72,7 +72,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     if args.file:
-        print(json.dumps(summary(read_draft(Path(args.file))), indent=2))
+        print(json.dumps(charter_summary(read_draft(Path(args.file))), indent=2))
         return 0
     client = Client.for_data(DataDir(Path(args.data)), args.url)
     print(json.dumps(client.get("/v1/charter"), indent=2))
@@ -149,20 +149,17 @@ def cmd_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(sub: Any, command: Any) -> None:
-    """Register ``charter …`` and ``key rotate`` with the main parser."""
-    p = sub.add_parser(
-        "charter",
-        help="the network charter: init, propose, sign, apply, show",
-        description="the network charter",
+def add_parsers(commands: Commands) -> None:
+    """Register ``charter …`` and ``key rotate``."""
+    actions = commands.group(
+        "charter", "the network charter: init, propose, sign, apply, show", "charter_command"
     )
-    actions = p.add_subparsers(dest="charter_command", required=True, metavar="ACTION")
 
     def action(name: str, help: str, data: bool = True) -> argparse.ArgumentParser:
         a: argparse.ArgumentParser = actions.add_parser(name, help=help, description=help)
         a.set_defaults(fn=cmd_charter)
         if data:
-            a.add_argument("--data", default=".hashbank", help="node data directory")
+            add_data(a)
             a.add_argument("--url", help="node URL (default: from the data directory)")
         return a
 
@@ -189,5 +186,5 @@ def add_parsers(sub: Any, command: Any) -> None:
     a = action("show", "the node's charter and history, or a draft file's content")
     a.add_argument("file", nargs="?")
 
-    p = command("key", cmd_key, "start a key rotation (writes identity.next.key)")
+    p = commands.add("key", cmd_key, "start a key rotation (writes identity.next.key)")
     p.add_argument("key_command", choices=["rotate"])

@@ -12,8 +12,8 @@ import datetime as dt
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
 
+from node.api.shapes import charter_summary
 from node.errors import ConfigError
 from protocol.charter import (
     ROLES,
@@ -43,45 +43,13 @@ def read_draft(path: Path) -> Charter:
 
 
 def write_draft(path: Path, charter: Charter) -> None:
-    doc = {"charter": base64.b64encode(charter.encode()).decode(), "summary": summary(charter)}
+    doc = {
+        "charter": base64.b64encode(charter.encode()).decode(),
+        "summary": charter_summary(charter),
+    }
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(path)
-
-
-def summary(charter: Charter, heads: dict[bytes, int] | None = None) -> dict[str, Any]:
-    """A charter version as JSON for people and tools."""
-    body = charter.body
-    return {
-        "network": body.network,
-        "version": body.number,
-        "id": charter.id.hex(),
-        "effective_ms": body.effective_ms,
-        "effective": _iso(body.effective_ms),
-        "threshold": body.threshold,
-        "members": [_member(m, heads) for m in body.members],
-        "takedowns": [
-            {"org_id": t.org_id.hex(), "from_seq": t.from_seq, "until_seq": t.until_seq}
-            for t in body.takedowns
-        ],
-        "signatures": [k.hex() for k, _ in charter.signatures],
-    }
-
-
-def _member(m: Member, heads: dict[bytes, int] | None) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "org_id": m.org_id.hex(),
-        "name": m.name,
-        "roles": list(m.roles),
-        "keys": [{"key": k.key.hex(), "from_seq": k.from_seq} for k in m.keys],
-    }
-    if heads is not None:
-        doc["head_seq"] = heads.get(m.org_id, 0)
-    return doc
-
-
-def _iso(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(text: str | None, default_ms: int) -> int:

@@ -8,21 +8,9 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from node.cli.errors import ClientError
 from node.config import load_config
 from node.datadir import DataDir, read_secret
-from node.errors import NodeError
-
-
-class ClientError(NodeError):
-    """The node answered with an error, or could not be reached."""
-
-    code = "client_error"
-
-    def __init__(self, message: str, status: int = 0, code: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        if code:
-            self.code = code
 
 
 class Client:

@@ -8,6 +8,7 @@ interrupted import is resumed by running it again, and running it twice publishe
 
 from __future__ import annotations
 
+import argparse
 import base64
 import csv
 import hashlib
@@ -19,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from node.cli.client import Client, ClientError
-from node.errors import BadRequestError
+from node.cli.client import Client
+from node.cli.errors import ClientError, InputError, UsageError
+from node.cli.parsing import Commands
+from node.datadir import DataDir
 from protocol.body import MAX_ITEMS
 from protocol.errors import ProtocolError
 from protocol.signals import signal_type
@@ -54,11 +57,9 @@ def detect(path: Path, fmt: str) -> str:
                 try:
                     doc = json.loads(line)
                 except json.JSONDecodeError:
-                    raise BadRequestError(
-                        f"{path}: line 1 is neither JSON nor a .csv file"
-                    ) from None
+                    raise InputError(f"{path}: line 1 is neither JSON nor a .csv file") from None
                 return "entries" if isinstance(doc, dict) and "entry" in doc else "jsonl"
-    raise BadRequestError(f"{path} is empty")
+    raise InputError(f"{path} is empty")
 
 
 def hash_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -74,9 +75,9 @@ def _jsonl_rows(f: TextIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             doc = json.loads(line)
         except json.JSONDecodeError:
-            raise BadRequestError(f"{path}:{number}: not valid JSON") from None
+            raise InputError(f"{path}:{number}: not valid JSON") from None
         if not isinstance(doc, dict):
-            raise BadRequestError(f"{path}:{number}: expected a JSON object")
+            raise InputError(f"{path}:{number}: expected a JSON object")
         for kind, value in hashes_in(doc):
             yield number, _checked({"signal_type": kind, "value": value}, path, number)
 
@@ -107,7 +108,7 @@ def hashes_in(doc: dict[str, Any], notes: TextIO = sys.stderr) -> list[tuple[str
 def _csv_rows(f: TextIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(f)
     if not reader.fieldnames or not {"signal_type", "value"} <= set(reader.fieldnames):
-        raise BadRequestError(
+        raise InputError(
             f"{path}: the first line must be a header with at least signal_type,value "
             "(optional: labels, case, expires_ms; labels separated by ';')"
         )
@@ -120,7 +121,7 @@ def _csv_rows(f: TextIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             item["case"] = row["case"]
         if row.get("expires_ms"):
             if not row["expires_ms"].isdigit():
-                raise BadRequestError(f"{path}:{number}: expires_ms must be an integer")
+                raise InputError(f"{path}:{number}: expires_ms must be an integer")
             item["expires_ms"] = int(row["expires_ms"])
         yield number, _checked(item, path, number)
 
@@ -130,7 +131,7 @@ def _checked(item: dict[str, Any], path: Path, number: int) -> dict[str, Any]:
         spec = signal_type(item.get("signal_type"))
         spec.parse(item.get("value"))
     except ProtocolError as exc:
-        raise BadRequestError(f"{path}:{number}: {exc.message}") from None
+        raise InputError(f"{path}:{number}: {exc.message}") from None
     item["value"] = str(item["value"]).lower()
     return item
 
@@ -173,7 +174,7 @@ def _send(
     try:
         result = client.post("/v1/hashes", {"items": chunk, "idempotency_key": f"import:{digest}"})
     except ClientError as exc:
-        raise BadRequestError(_at_line(exc.message, lines, path)) from None
+        raise InputError(_at_line(exc.message, lines, path)) from None
     totals.hashes += len(chunk)
     if result.get("duplicate"):
         totals.entries_skipped += 1
@@ -226,7 +227,7 @@ def entry_chunks(path: Path, size: int = 200) -> Iterator[list[str]]:
                 entry = json.loads(line)["entry"]
                 base64.b64decode(entry, validate=True)
             except (ValueError, KeyError, TypeError):
-                raise BadRequestError(
+                raise InputError(
                     f'{path}:{number}: not an exported entry ({{"entry": …}})'
                 ) from None
             chunk.append(entry)
@@ -235,3 +236,42 @@ def entry_chunks(path: Path, size: int = 200) -> Iterator[list[str]]:
                 chunk = []
     if chunk:
         yield chunk
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{path} is not a readable file")
+    if not 0 < args.batch <= MAX_ITEMS:
+        raise UsageError(f"--batch must be between 1 and {MAX_ITEMS}")
+    fmt = detect(path, args.format)
+    client = Client.for_data(DataDir(Path(args.data)), args.url)
+    if fmt != "entries":
+        totals = import_hashes(
+            client, path, fmt, labels=args.label or [], case=args.case, batch=args.batch
+        )
+        print(json.dumps(totals.as_json()))
+        return 0
+    result: dict[str, Any] = {"stored": 0, "duplicates": 0, "held": 0, "rejected": {}}
+    for chunk in entry_chunks(path):
+        answer = client.post("/v1/entries", {"entries": chunk})
+        for key in ("stored", "duplicates", "held"):
+            result[key] += answer[key]
+        for code, n in answer["rejected"].items():
+            result["rejected"][code] = result["rejected"].get(code, 0) + n
+    print(json.dumps(result))
+    return 0 if not result["rejected"] else 1
+
+
+def add_parsers(commands: Commands) -> None:
+    p = commands.add(
+        "import",
+        cmd_import,
+        "bulk-publish hashes from JSON lines or CSV (resumable), or load exported entries",
+        client=True,
+    )
+    p.add_argument("file", help="hashes (.jsonl, .csv, `hashbank hash` output) or an export")
+    p.add_argument("--format", choices=FORMATS, default="auto")
+    p.add_argument("--label", action="append", help="label for every hash (repeatable)")
+    p.add_argument("--case", help="case reference for hashes that name none")
+    p.add_argument("--batch", type=int, default=MAX_ITEMS, help="hashes per signed entry")

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import aiohttp
 
+from node.config import PeerConfig
+from node.federation.errors import PeerError
 from protocol import wire
 from protocol.httpsig import sign_request
 from protocol.identity import PublicKey, SigningKey
@@ -25,16 +28,38 @@ from protocol.sync import (
 )
 
 MSGPACK = "application/x-msgpack"
+REFUSALS = {
+    401: "the peer does not accept this node's key: has it added us as a peer?",
+    403: "forbidden",
+    404: "not a hashbank peer endpoint",
+    413: "request too large for the peer",
+    429: "rate limited by the peer",
+    500: "the peer failed",
+    502: "bad gateway",
+    503: "the peer is unavailable",
+}
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 TIMEOUT = aiohttp.ClientTimeout(total=60, connect=5, sock_read=30)
 
 
-class PeerError(Exception):
-    """A peer that could not be reached or answered with an error."""
+class PeerTransport(Protocol):
+    """Signed calls to one peer (``PeerClient`` over HTTP; unit tests pass a fake)."""
 
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
+    async def heads(self) -> dict[bytes, Head]: ...
+
+    async def fetch(self, ranges: list[Range]) -> list[bytes]: ...
+
+    async def push(self, raws: list[bytes]) -> None: ...
+
+    async def forks(self) -> list[bytes]: ...
+
+    async def charters(self, after: int) -> list[bytes]: ...
+
+    async def push_charters(self, charters: list[bytes]) -> None: ...
+
+    async def push_forks(self, proofs: list[bytes]) -> None: ...
+
+    async def notify(self) -> None: ...
 
 
 class PeerClient:
@@ -93,17 +118,37 @@ class PeerClient:
         )
         headers["Content-Type"] = MSGPACK
         try:
+            # Never follow a redirect: a peer must not point our signed requests elsewhere.
             async with self.session.request(
-                method, self.url + path, data=body, headers=headers, timeout=TIMEOUT
+                method,
+                self.url + path,
+                data=body,
+                headers=headers,
+                timeout=TIMEOUT,
+                allow_redirects=False,
             ) as response:
                 if response.status != 200:
-                    text = (await response.content.read(2000)).decode(errors="replace")
-                    raise PeerError(
-                        f"{method} {path}: HTTP {response.status} {text}", response.status
-                    )
+                    raise PeerError(_refusal(method, path, response.status), response.status)
                 return await _read_bounded(response, f"{method} {path}")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise PeerError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+            raise PeerError(f"{method} {path}: {_failure(exc)}") from None
+
+
+def _refusal(method: str, path: str, status: int) -> str:
+    """Our own words for a peer's error answer (its body is never kept)."""
+    reason = REFUSALS.get(status, "redirected: refused to follow" if 300 <= status < 400 else "")
+    return f"{method} {path}: HTTP {status}" + (f" ({reason})" if reason else "")
+
+
+def _failure(exc: BaseException) -> str:
+    """Our own words for a request that did not get an answer."""
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "cannot connect"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return "the connection broke"
+    return f"request failed ({type(exc).__name__})"
 
 
 async def _read_bounded(response: aiohttp.ClientResponse, what: str) -> bytes:
@@ -115,3 +160,21 @@ async def _read_bounded(response: aiohttp.ClientResponse, what: str) -> bytes:
             raise PeerError(f"{what}: response over {MAX_RESPONSE_BYTES} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class HttpTransports:
+    """Makes the HTTP transport of each peer link, sharing one client session."""
+
+    def __init__(self, key: Callable[[], SigningKey]) -> None:
+        self.key = key
+        self._session: aiohttp.ClientSession | None = None
+
+    def __call__(self, peer: PeerConfig) -> PeerClient:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return PeerClient(self._session, self.key, peer.url, PublicKey.from_text(peer.node_id))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

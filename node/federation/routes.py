@@ -12,10 +12,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from node.api.limits import RateLimiter, read_body
-from node.errors import BadRequestError, RateLimitedError
+from node.errors import RateLimitedError
 from node.federation.client import MSGPACK
-from node.replica.node import Node
+from node.federation.errors import PeerRequestError
+from node.federation.gossip import Gossip
+from node.federation.port import Replica
+from node.limits import RateLimiter, read_body
+from node.logs import untrusted
 from protocol import wire
 from protocol.errors import AuthError, ProtocolError
 from protocol.feed import decode_fork_proof
@@ -33,7 +36,7 @@ from protocol.sync import (
 log = logging.getLogger("hashbank.peer")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-NODE: web.AppKey[Node] = web.AppKey("peer_node", Node)
+NODE: web.AppKey[Replica] = web.AppKey("peer_node")
 REPLAY: web.AppKey[ReplayCache] = web.AppKey("replay", ReplayCache)
 ACCEPT: web.AppKey[Callable[[PublicKey], bool]] = web.AppKey("accept", Callable)  # type: ignore[arg-type]
 WANT_SYNC: web.AppKey[Callable[[str], None]] = web.AppKey("want_sync", Callable)  # type: ignore[arg-type]
@@ -63,10 +66,10 @@ async def peer_auth(request: web.Request, handler: Handler) -> web.StreamRespons
         )
     except AuthError as exc:
         log.warning(
-            "refused peer request path=%s peer=%s reason=%r",
-            request.path,
-            request.remote,
-            exc.message,
+            "refused peer request path=%s peer=%s reason=%s",
+            untrusted(request.path),
+            untrusted(request.remote),
+            untrusted(exc.message),
         )
         raise
     if wait := request.app[LIMIT].check(str(signed.key)):
@@ -77,7 +80,7 @@ async def peer_auth(request: web.Request, handler: Handler) -> web.StreamRespons
 
 async def heads(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    rows = [Head(a, h.seq, h.entry_id) for a, h in node.heads.items()]
+    rows = [Head(a, h.seq, h.entry_id) for a, h in node.feeds.heads.items()]
     return msgpack_response(encode_heads(rows))
 
 
@@ -87,7 +90,7 @@ async def entries(request: web.Request) -> web.Response:
     out: list[bytes] = []
     size = 0
     for r in ranges:
-        for raw in await node.store.entry_range(r.author, r.first, r.last):
+        for raw in await node.entry_range(r.author, r.first, r.last):
             # A partial answer is fine: the puller advances by what it stored and asks again.
             if out and size + len(raw) > MAX_BATCH_BYTES:
                 return msgpack_response(encode_entries(out))
@@ -107,23 +110,25 @@ async def push(request: web.Request) -> web.Response:
 
 
 async def get_forks(request: web.Request) -> web.Response:
-    rows = await request.app[NODE].store.forks()
-    return msgpack_response(wire.encode([proof for _, proof, _ in rows.values()]))
+    rows = await request.app[NODE].forks()
+    return msgpack_response(wire.encode([f.proof for f in rows]))
 
 
 async def post_forks(request: web.Request) -> web.Response:
     node = request.app[NODE]
     value = wire.decode(await request.read(), max_size=MAX_PEER_BODY, what="fork list")
     if not isinstance(value, list) or len(value) > 100:
-        raise BadRequestError("fork list must be an array of at most 100 proofs")
+        raise PeerRequestError("fork list must be an array of at most 100 proofs")
     fresh = 0
     for data in value:
         if not isinstance(data, bytes):
-            raise BadRequestError("each fork proof must be bytes")
+            raise PeerRequestError("each fork proof must be bytes")
         try:
             proof = decode_fork_proof(data, node.policy)
         except ProtocolError as exc:
-            log.warning("invalid fork proof from peer=%s: %s", request["peer"], exc.message)
+            log.warning(
+                "invalid fork proof from peer=%s: %s", request["peer"], untrusted(exc.message)
+            )
             continue
         fresh += await node.record_fork(proof, source=str(request["peer"]))
     return msgpack_response(wire.encode(fresh))
@@ -132,16 +137,16 @@ async def post_forks(request: web.Request) -> web.Response:
 async def get_charters(request: web.Request) -> web.Response:
     text = request.query.get("after", "0")
     if not (text.isascii() and text.isdigit()) or len(text) > 18:
-        raise BadRequestError("after must be a charter version number")
-    return msgpack_response(wire.encode(request.app[NODE].charters.since(int(text))))
+        raise PeerRequestError("after must be a charter version number")
+    return msgpack_response(wire.encode(request.app[NODE].charters_since(int(text))))
 
 
 async def post_charters(request: web.Request) -> web.Response:
     node = request.app[NODE]
     value = wire.decode(await request.read(), max_size=MAX_PEER_BODY, what="charter list")
     if not isinstance(value, list) or len(value) > 100:
-        raise BadRequestError("charter list must be an array of at most 100 charters")
-    report = await node.charters.offer(value, source=str(request["peer"]))
+        raise PeerRequestError("charter list must be an array of at most 100 charters")
+    report = await node.offer_charters(value, source=str(request["peer"]))
     return msgpack_response(wire.encode(len(report.appended)))
 
 
@@ -151,20 +156,15 @@ async def notify(request: web.Request) -> web.Response:
     return msgpack_response(wire.encode(None))
 
 
-def make_peer_app(
-    node: Node,
-    accept: Callable[[PublicKey], bool],
-    want_sync: Callable[[str], None],
-    limiter: RateLimiter,
-) -> web.Application:
+def make_peer_app(replica: Replica, gossip: Gossip, limiter: RateLimiter) -> web.Application:
     """The ``/v1/peer`` sub-application."""
-    # (aiohttp applies the root application's client_max_size to sub-apps; see gossip.py.)
+    # (aiohttp applies the root application's client_max_size to sub-apps; see peer_link.py.)
     app = web.Application(middlewares=[peer_auth])
     app[LIMIT] = limiter
-    app[NODE] = node
+    app[NODE] = replica
     app[REPLAY] = ReplayCache(window_seconds=MAX_AGE_S + 10)
-    app[ACCEPT] = accept
-    app[WANT_SYNC] = want_sync
+    app[ACCEPT] = gossip.accepts
+    app[WANT_SYNC] = gossip.want_sync
     app.router.add_get("/heads", heads)
     app.router.add_post("/entries", entries)
     app.router.add_post("/push", push)

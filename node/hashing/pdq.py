@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
-from node.errors import HashingError
+from node.hashing.errors import HashingError
 from node.hashing.imaging import Pixels, image_pixels
 
 UNRELIABLE_BELOW: Final = 50

@@ -1,8 +1,8 @@
-"""Matching: PDQ near-duplicates through the in-memory index, md5/sha256 through the store.
+"""PDQ near-duplicate matching: the in-memory index, kept in step with the bank.
 
-The PDQ index holds only item ids and hash bits; what a match reports (entry, author,
-labels) is read from the store for the few items that matched. Exact signals use the store's
-partial index on active values, one batched query per signal type per request.
+The index holds only item ids and hash bits; what a match reports (entry, author, labels) is
+read from the store by ``node.replica.lookup`` for the few items that matched, and exact
+signals (md5, sha256) are the store's. This package imports nothing else from the node.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from node.matching.errors import MatchingError
 from node.matching.pdq_index import PdqIndex
-from node.store.store import ItemRow, Store
-from protocol.signals import PDQ, Comparison, SignalType
+from protocol.signals import SignalType
 
 log = logging.getLogger("hashbank.matcher")
 
@@ -35,18 +35,11 @@ class Query:
     value: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """A bank item that matched a query, and how closely."""
-
-    item: ItemRow
-    distance: int
-
-
 # How long, and up to how many rows, updates from peers may gather before the index takes them.
 COALESCE_S = 0.2
 COALESCE_ROWS = 200_000
 
+Build = Callable[[], Awaitable[tuple[np.ndarray, np.ndarray]]]
 # (PDQ item ids added, their values, item ids removed, who waits)
 Update = tuple[Sequence[int], Sequence[bytes], Sequence[int], "asyncio.Future[None]"]
 
@@ -60,16 +53,12 @@ def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
         future.set_exception(error)
 
 
-def _marker(store: Store) -> dict[str, object]:
-    return {"digest": store.digest.value().hex(), "next_item_id": store.next_ids()[1]}
-
-
-def _read_marker(path: Path) -> dict[str, object] | None:
+def _read_marker(path: Path) -> str | None:
     try:
         value = json.loads((path / "marker.json").read_text())
     except (OSError, ValueError):
         return None
-    return value if isinstance(value, dict) else None
+    return value.get("marker") if isinstance(value, dict) else None
 
 
 class Matcher:
@@ -86,36 +75,36 @@ class Matcher:
         self._urgent = False
         self._draining = False
 
-    async def load(self, store: Store, saved: Path | None = None) -> str:
-        """Load the PDQ index saved at ``saved`` if it matches the store, else build it.
+    async def load(self, marker: str, saved: Path | None, build: Build) -> str:
+        """Load the PDQ index saved at ``saved`` if its marker is ``marker``, else build it.
 
-        Returns how it was obtained ("loaded" or "built"). A saved index is used only when its
-        marker names the store's current bank digest and next item id: any change to the
-        active items since (or a crash before the index was saved) means a rebuild.
+        Returns how it was obtained ("loaded" or "built"). ``marker`` names the state of the
+        bank the index must reflect (the store's digest and next item id): any change since
+        (or a crash before the index was saved) means a rebuild, from ``build()``'s rows.
         """
-        if saved is not None and _marker(store) == _read_marker(saved):
+        if saved is not None and _read_marker(saved) == marker:
             try:
                 self.pdq = await asyncio.to_thread(PdqIndex.load, saved / "index")
                 return "loaded"
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, MatchingError) as exc:
                 log.warning("saved PDQ index unusable, rebuilding: %s", exc)
-        ids, values = await store.active_values(PDQ)
+        ids, values = await build()
         index = PdqIndex()
         if len(ids):
             await asyncio.to_thread(index.add, ids, values)
         self.pdq = index
         return "built"
 
-    async def save(self, store: Store, path: Path) -> None:
-        """Save the index with a marker of the store state it reflects."""
+    async def save(self, marker: str, path: Path) -> None:
+        """Save the index with the marker of the bank state it reflects."""
         await self.drain()
         path.mkdir(exist_ok=True)
-        marker = path / "marker.json"
-        marker.unlink(missing_ok=True)  # while the index is rewritten, it is not current
+        marker_file = path / "marker.json"
+        marker_file.unlink(missing_ok=True)  # while the index is rewritten, it is not current
         await asyncio.to_thread(self.pdq.save, path / "index")
         tmp = path / "marker.json.tmp"
-        tmp.write_text(json.dumps(_marker(store)))
-        os.replace(tmp, marker)
+        tmp.write_text(json.dumps({"marker": marker}))
+        os.replace(tmp, marker_file)
 
     def apply_soon(
         self,
@@ -186,44 +175,9 @@ class Matcher:
         if removed:
             self.pdq.remove(np.asarray(removed, dtype=np.int64))
 
-    async def match(
-        self, store: Store, queries: Sequence[Query], threshold: int
-    ) -> list[list[Match]]:
-        """For each query in order, the active items within ``threshold`` (PDQ) or equal."""
-        found: list[list[tuple[int, int]]] = [[] for _ in queries]
-        pdq_at = [i for i, q in enumerate(queries) if q.signal.comparison is Comparison.HAMMING]
-        if pdq_at:
-            values = np.frombuffer(
-                b"".join(queries[i].value for i in pdq_at), dtype=np.uint8
-            ).reshape(-1, 32)
-            hits = await asyncio.to_thread(self.pdq.query_batch, values, threshold)
-            for i, result in zip(pdq_at, hits, strict=True):
-                found[i] = result
-        rows: dict[int, ItemRow] = {}
-        await self._exact(store, queries, found, rows)
-        wanted = sorted({item_id for hits in found for item_id, _ in hits} - set(rows))
-        rows.update(await store.items_by_ids(wanted))
-        return [
-            [Match(rows[item_id], d) for item_id, d in hits if item_id in rows] for hits in found
-        ]
-
-    async def _exact(
-        self,
-        store: Store,
-        queries: Sequence[Query],
-        found: list[list[tuple[int, int]]],
-        rows: dict[int, ItemRow],
-    ) -> None:
-        by_type: dict[str, list[int]] = {}
-        for i, q in enumerate(queries):
-            if q.signal.comparison is Comparison.EXACT:
-                by_type.setdefault(q.signal.name, []).append(i)
-        for name, positions in by_type.items():
-            values = sorted({queries[i].value for i in positions})
-            items = await store.exact(name, values)
-            by_value: dict[bytes, list[ItemRow]] = {}
-            for item in items:
-                by_value.setdefault(item.value, []).append(item)
-                rows[item.item_id] = item
-            for i in positions:
-                found[i] = [(item.item_id, 0) for item in by_value.get(queries[i].value, [])]
+    async def query(self, values: Sequence[bytes], threshold: int) -> list[list[tuple[int, int]]]:
+        """For each PDQ value, [(item id, distance)] of indexed items within ``threshold``."""
+        if not values:
+            return []
+        array = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(-1, 32)
+        return await asyncio.to_thread(self.pdq.query_batch, array, threshold)

@@ -68,6 +68,7 @@ from node.matching._mih import (
     WordArray,
     merge,
 )
+from node.matching.errors import IndexFileError, IndexInputError
 
 __all__ = ["MAX_THRESHOLD", "PdqIndex", "Tuning"]
 
@@ -161,7 +162,7 @@ class PdqIndex:
         """[(id, distance)] of every hash within threshold of value, by (distance, id)."""
         t = _check_threshold(threshold)
         if not isinstance(value, bytes | bytearray | memoryview) or len(value) != HASH_BYTES:
-            raise ValueError(f"a PDQ hash is {HASH_BYTES} bytes")
+            raise IndexInputError(f"a PDQ hash is {HASH_BYTES} bytes")
         qwords = np.frombuffer(bytes(value), dtype="<u8").astype(np.uint64).reshape(1, WORDS)
         return self._search(qwords, t)[0]
 
@@ -194,7 +195,7 @@ class PdqIndex:
         folder = _current_version(Path(path))
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: not a {FORMAT} of version {FORMAT_VERSION}")
+            raise IndexFileError(f"{path}: not a {FORMAT} of version {FORMAT_VERSION}")
 
         def read(name: str) -> NDArray[Any] | None:
             file = folder / f"{name}.npy"
@@ -205,7 +206,7 @@ class PdqIndex:
 
         segments = [_import_segment(f"s{i}", info, read) for i, info in enumerate(meta["segments"])]
         if not segments or segments[-1].tables is not None:
-            raise ValueError(f"{path}: damaged index (no delta segment)")
+            raise IndexFileError(f"{path}: damaged index (no delta segment)")
         index = cls(tuning=tuning)
         index._state = _State(tuple(segments[:-1]), segments[-1])
         return index
@@ -271,9 +272,9 @@ def _check_threshold(threshold: int) -> int:
     try:
         t = operator.index(threshold)
     except TypeError:
-        raise ValueError(f"threshold must be an integer, got {threshold!r}") from None
+        raise IndexInputError(f"threshold must be an integer, got {threshold!r}") from None
     if isinstance(threshold, bool) or not 0 <= t <= MAX_THRESHOLD:
-        raise ValueError(f"threshold must be between 0 and {MAX_THRESHOLD}, got {threshold!r}")
+        raise IndexInputError(f"threshold must be between 0 and {MAX_THRESHOLD}, got {threshold!r}")
     return t
 
 
@@ -281,7 +282,7 @@ def _to_words(hashes: NDArray[Any], name: str) -> WordArray:
     """Copy (n, 32) uint8 hash bytes into (n, 4) little-endian uint64 words."""
     array = np.asarray(hashes)
     if array.dtype != np.uint8 or array.ndim != 2 or array.shape[1] != HASH_BYTES:
-        raise ValueError(f"{name} must be a uint8 array of shape (n, {HASH_BYTES})")
+        raise IndexInputError(f"{name} must be a uint8 array of shape (n, {HASH_BYTES})")
     raw = np.array(array, dtype=np.uint8, order="C", copy=True)
     return raw.view("<u8").astype(np.uint64, copy=False)
 
@@ -289,17 +290,17 @@ def _to_words(hashes: NDArray[Any], name: str) -> WordArray:
 def _check_ids(ids: Iterable[int] | NDArray[Any]) -> IntArray:
     array = np.asarray(ids) if isinstance(ids, np.ndarray) else np.fromiter(ids, dtype=np.int64)
     if array.ndim != 1 or (len(array) and not np.issubdtype(array.dtype, np.integer)):
-        raise ValueError("ids must be a 1-D integer array")
+        raise IndexInputError("ids must be a 1-D integer array")
     return array.astype(np.int64, copy=True)
 
 
 def _check_rows(ids: NDArray[Any], hashes: NDArray[Any]) -> tuple[IntArray, WordArray]:
     new_ids, words = _check_ids(ids), _to_words(hashes, "hashes")
     if len(new_ids) != len(words):
-        raise ValueError(f"{len(new_ids)} ids for {len(words)} hashes")
+        raise IndexInputError(f"{len(new_ids)} ids for {len(words)} hashes")
     increasing = len(new_ids) < 2 or bool(np.all(new_ids[1:] > new_ids[:-1]))
     if not increasing and len(np.unique(new_ids)) != len(new_ids):
-        raise ValueError("ids must be unique within one add")
+        raise IndexInputError("ids must be unique within one add")
     return new_ids, words
 
 
@@ -341,20 +342,20 @@ def _import_segment(
     rows = int(info["rows"])
     ids, words, live = read(f"{key}.ids"), read(f"{key}.words"), read(f"{key}.live")
     if ids is None or ids.shape != (rows,) or ids.dtype != np.int64:
-        raise ValueError(f"damaged index: ids of {key} do not match")
+        raise IndexFileError(f"damaged index: ids of {key} do not match")
     if words is None or words.shape != (rows, WORDS) or words.dtype != np.uint64:
-        raise ValueError(f"damaged index: hashes of {key} do not match")
+        raise IndexFileError(f"damaged index: hashes of {key} do not match")
     if live is not None and live.shape != (rows,):
-        raise ValueError(f"damaged index: live mask of {key} does not match")
+        raise IndexFileError(f"damaged index: live mask of {key} does not match")
     tables = None
     if info["widths"] is not None:
         layout = Layout(tuple(int(w) for w in info["widths"]))
         offsets, members = read(f"{key}.offsets"), read(f"{key}.members")
         size = sum(1 << w for w in layout.widths) + 1
         if offsets is None or members is None or offsets.shape != (size,):
-            raise ValueError(f"damaged index: tables of {key} do not match its layout")
+            raise IndexFileError(f"damaged index: tables of {key} do not match its layout")
         if members.shape != (len(layout.widths) * rows,):
-            raise ValueError(f"damaged index: tables of {key} do not match its rows")
+            raise IndexFileError(f"damaged index: tables of {key} do not match its rows")
         tables = Tables(layout=layout, offsets=offsets, members=members)
     n_live = rows if live is None else int(np.count_nonzero(live))
     return Segment(ids=ids, words=words, live=live, n_live=n_live, tables=tables)
@@ -397,9 +398,9 @@ def _current_version(root: Path) -> Path:
     try:
         version = (root / "CURRENT").read_text().strip()
     except FileNotFoundError:
-        raise ValueError(f"{root}: no saved index (CURRENT missing)") from None
+        raise IndexFileError(f"{root}: no saved index (CURRENT missing)") from None
     if not VERSION_RE.fullmatch(version):
-        raise ValueError(f"{root}: damaged index (CURRENT names {version!r})")
+        raise IndexFileError(f"{root}: damaged index (CURRENT names {version!r})")
     return root / version
 
 

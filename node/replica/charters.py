@@ -1,27 +1,32 @@
 """The node's charter chain: adopting versions, and bringing stored feeds in line with them.
 
 The rules are ``protocol.charter`` / ``protocol.membership``; this module keeps the chain in
-the store, tells the node which authors a new version affects, and records charter forks.
+the store. A version is adopted in one transaction with the re-derivation of every feed it
+judges differently (``node.replica.conform``), and the chain in memory moves only when that
+transaction commits, so a version can never be "known" here yet missing on disk.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from node.clock import now_ms
-from protocol.charter import Charter, CharterBody, decode_charter
+from node.clock import Clock
+from node.matching.matcher import Matcher
+from node.replica.conform import Rederived, affected, rederive
+from node.replica.events import CharterAdopted, Events
+from node.replica.feeds import Feeds
+from node.replica.keys import KeyRing
+from node.store import Store, Transaction
+from protocol.charter import Charter, decode_charter
 from protocol.errors import CharterError, ProtocolError
+from protocol.feed import KeyPolicy, SelfCertifying
+from protocol.identity import OrgId
 from protocol.membership import CharterChain, CharterForkError, CharterPolicy, Offer
 
-if TYPE_CHECKING:
-    from node.replica.node import Node
-
 log = logging.getLogger("hashbank.charter")
-CharterListener = Callable[[Charter, str | None], None]
 
 
 @dataclass
@@ -34,39 +39,71 @@ class CharterReport:
     rejected: collections.Counter[str] = field(default_factory=collections.Counter)
     errors: list[str] = field(default_factory=list)
 
+    def reject(self, exc: ProtocolError) -> None:
+        self.rejected[exc.code] += 1
+        if len(self.errors) < 10:
+            self.errors.append(exc.message)
+
 
 class CharterKeeper:
     """The chain this node enforces (None until its operator adopts a genesis)."""
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
+    def __init__(
+        self,
+        *,
+        org: OrgId,
+        store: Store,
+        feeds: Feeds,
+        matcher: Matcher,
+        keys: KeyRing,
+        events: Events,
+        clock: Clock,
+    ) -> None:
+        self.org = org
+        self.store = store
+        self.feeds = feeds
+        self.matcher = matcher
+        self.keys = keys
+        self.events = events
+        self.clock = clock
         self.chain: CharterChain | None = None
-        self.listeners: list[CharterListener] = []
+        self._self_certifying = SelfCertifying()
 
     async def load(self) -> None:
-        raws = await self.node.store.charters()
+        raws = await self.store.charters()
         if raws:
             self.chain = CharterChain.load([decode_charter(r) for r in raws])
 
     @property
-    def policy(self) -> CharterPolicy | None:
+    def charter_policy(self) -> CharterPolicy | None:
         return CharterPolicy(self.chain) if self.chain else None
+
+    @property
+    def policy(self) -> KeyPolicy:
+        """The charter's rules once one is adopted; self-certifying keys before."""
+        return self.charter_policy or self._self_certifying
 
     @property
     def latest(self) -> Charter | None:
         return self.chain.latest if self.chain else None
 
+    def since(self, number: int) -> list[bytes]:
+        """Encoded versions after ``number``, oldest first."""
+        if self.chain is None:
+            return []
+        return [c.encode() for c in self.chain.versions if c.number > number]
+
     async def adopt(self, raw: bytes) -> CharterReport:
         """The operator's trust root (version 1) or a next version, from a file."""
-        if self.chain is None:
-            charter = decode_charter(raw)
-            chain = CharterChain.start(charter)  # raises unless a valid version 1
-            await self._store(charter)
-            self.chain = chain
-            await self.node.conform({m.org_id for m in charter.body.members} | set(self.node.heads))
-            self._notify(charter, None)
-            return CharterReport(appended=[1])
-        return await self.offer([raw], source=None)
+        if self.chain is not None:
+            return await self.offer([raw], source=None)
+        charter = decode_charter(raw)
+        chain = CharterChain.start(charter)  # raises unless a valid version 1
+        orgs = {m.org_id for m in charter.body.members} | set(self.feeds.heads)
+        if not await self._append(charter, chain, orgs):  # another adopt won the race
+            return await self.offer([raw], source=None)
+        self.events.emit(CharterAdopted(charter, None))
+        return CharterReport(appended=[1])
 
     async def offer(self, raws: Sequence[bytes], source: str | None) -> CharterReport:
         """Versions from a peer (or the operator): append what follows, report the rest."""
@@ -79,60 +116,69 @@ class CharterKeeper:
             try:
                 charters.append(decode_charter(raw))
             except ProtocolError as exc:
-                self._reject(report, exc)
+                report.reject(exc)
         for charter in sorted(charters, key=lambda c: c.number):
             await self._offer_one(charter, source, report)
         return report
 
     async def _offer_one(self, charter: Charter, source: str | None, report: CharterReport) -> None:
-        assert self.chain is not None
-        before = self.chain.latest.body
+        current = self.chain
+        assert current is not None
+        candidate = CharterChain(list(current.versions))  # the chain moves only on commit
         try:
-            outcome = self.chain.offer(charter)
+            outcome = candidate.offer(charter)
         except CharterForkError as exc:
-            if await self.node.store.add_charter_fork(charter.number, exc.proof.encode(), now_ms()):
-                log.error("charter fork version=%d source=%s", charter.number, source)
+            await self._record_fork(charter.number, exc.proof.encode(), source)
             report.forks.append(charter.number)
             return
         except CharterError as exc:
-            self._reject(report, exc)
+            report.reject(exc)
             return
         if outcome is Offer.KNOWN:
             report.known += 1
             return
-        await self._store(charter)
+        if not await self._append(charter, candidate, affected(current.latest.body, charter.body)):
+            report.known += 1  # another offer adopted it while this one queued
+            return
         report.appended.append(charter.number)
         log.info("charter version=%d adopted source=%s", charter.number, source)
-        await self.node.conform(affected(before, charter.body))
-        self._notify(charter, source)
+        self.events.emit(CharterAdopted(charter, source))
 
-    async def _store(self, charter: Charter) -> None:
-        await self.node.store.add_charter(charter.number, charter.id, charter.encode(), now_ms())
+    async def _append(self, charter: Charter, chain: CharterChain, orgs: set[bytes]) -> bool:
+        """Store ``charter`` and re-derive ``orgs`` under ``chain`` in one transaction."""
 
-    def _reject(self, report: CharterReport, exc: ProtocolError) -> None:
-        report.rejected[exc.code] += 1
-        if len(report.errors) < 10:
-            report.errors.append(exc.message)
+        async def work(txn: Transaction) -> list[Rederived] | None:
+            if (self.chain.latest.number if self.chain else 0) >= charter.number:
+                return None
+            now = self.clock.now_ms()
+            await txn.add_charter(charter.number, charter.id, charter.encode(), now)
+            policy = CharterPolicy(chain)
+            authors = sorted(orgs & set(self.feeds.heads))
+            done = [await rederive(txn, author, policy, now) for author in authors]
+            txn.on_commit(lambda: self._adopted(chain, done))
+            return done
 
-    def _notify(self, charter: Charter, source: str | None) -> None:
-        for listener in list(self.listeners):
-            try:
-                listener(charter, source)
-            except Exception:
-                log.exception("charter listener failed")
+        done = await self.store.transaction(work)
+        if done is None:
+            return False
+        for result in done:
+            await self.matcher.apply_soon(result.pdq_ids, result.pdq_values, result.removed)
+        return True
 
-    def since(self, number: int) -> list[bytes]:
-        """Encoded versions after ``number``, oldest first."""
-        if self.chain is None:
-            return []
-        return [c.encode() for c in self.chain.versions if c.number > number]
+    def _adopted(self, chain: CharterChain, done: list[Rederived]) -> None:
+        self.chain = chain
+        for result in done:
+            if result.head is None:
+                self.feeds.heads.pop(result.author, None)
+            else:
+                self.feeds.heads[result.author] = result.head
+        member = chain.last_listing(self.org)
+        if self.keys.adopt_if_listed(member.current_key if member else None):
+            log.info("key rotated node_id=%s", self.keys.current.public_key)
 
+    async def _record_fork(self, number: int, proof: bytes, source: str | None) -> None:
+        async def work(txn: Transaction) -> bool:
+            return await txn.add_charter_fork(number, proof, self.clock.now_ms())
 
-def affected(before: CharterBody, after: CharterBody) -> set[bytes]:
-    """Organisations whose entries a new version may judge differently."""
-    orgs: set[bytes] = {m.org_id for m in before.members} | {m.org_id for m in after.members}
-    changed = {o for o in orgs if before.member(o) != after.member(o)}
-    takedowns_before = {(t.org_id, t.from_seq, t.until_seq) for t in before.takedowns}
-    takedowns_after = {(t.org_id, t.from_seq, t.until_seq) for t in after.takedowns}
-    changed |= {t[0] for t in takedowns_before ^ takedowns_after}
-    return changed
+        if await self.store.transaction(work):
+            log.error("charter fork version=%d source=%s", number, source)

@@ -26,8 +26,8 @@ from typing import Any
 import msgpack
 
 from node import __version__
-from node.errors import NodeError
 from node.replica.decode_worker import LENGTH_BYTES, READY, check_one
+from node.replica.errors import WorkerError
 from protocol.entry import Entry, unchecked_entry
 from protocol.errors import ProtocolError, error_for_code
 
@@ -70,10 +70,6 @@ def check_here(raws: Sequence[bytes], now_ms: int) -> list[Outcome]:
         except ProtocolError as exc:
             out.append(exc)
     return out
-
-
-class WorkerError(NodeError):
-    """A decode worker died or broke the framing."""
 
 
 class _Worker:

@@ -40,3 +40,22 @@ def promote(data: DataDir) -> SigningKey:
     os.replace(data.identity, retired)
     os.replace(pending, data.identity)
     return key
+
+
+class KeyRing:
+    """The organisation's current signing key, and the rotation that may replace it."""
+
+    def __init__(self, data: DataDir, current: SigningKey) -> None:
+        self.data = data
+        self.current = current
+
+    def pending(self) -> SigningKey | None:
+        return pending_key(self.data)
+
+    def adopt_if_listed(self, listed_key: bytes | None) -> bool:
+        """Switch to the pending key once the charter lists it as our current key."""
+        pending = self.pending()
+        if pending is None or listed_key != pending.public_key.raw:
+            return False
+        self.current = promote(self.data)
+        return True

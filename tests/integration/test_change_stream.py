@@ -88,7 +88,7 @@ async def submit(hb: RunningNode, n: int, items: int = 1) -> str:
 
 
 def tune(hb: RunningNode, **settings: Any) -> None:
-    app = hb.runner.app
+    app = hb.app
     assert app is not None
     for name, value in settings.items():
         setattr(app[SETTINGS_KEY], name, value)
@@ -98,7 +98,7 @@ def listeners(hb: RunningNode, count: int) -> Callable[[], Awaitable[bool]]:
     """A predicate: the node has ``count`` subscribers (each open stream is one)."""
 
     async def check() -> bool:
-        return len(hb.node._listeners) == count
+        return len(hb.node.events) == count
 
     return check
 
@@ -186,7 +186,7 @@ async def test_a_client_that_stops_reading_is_disconnected_and_can_resume(
     tune(hb, slow_client_s=0.5)
     for n in range(8):  # ~1.5 MB of events each: more than the socket buffers can hold
         await submit(hb, n, items=10_000)
-    before = len(hb.node._listeners)
+    before = len(hb.node.events)
     host, port = hb.url.removeprefix("http://").split(":")
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

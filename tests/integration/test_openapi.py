@@ -34,11 +34,11 @@ import pytest
 import schemathesis
 from aiohttp import web
 
-from node.api import bank as api
 from node.api import stream as sse
+from node.api.app import OPEN_PATHS
 from node.config import PeerConfig, load_config, write_config
 from node.datadir import load_key
-from node.federation import backoff, gossip
+from node.federation import backoff, peer_link
 from protocol.body import Verdict
 from protocol.charter import CharterBody, Member, MemberKey, Takedown, draft
 from protocol.identity import OrgId
@@ -170,10 +170,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningNode
         # Hypothesis draws examples in this one (and warns that a strategy used `random`).
         jitter = random.Random(0)
         patch.setattr(backoff, "random", jitter)
-        patch.setattr(gossip, "random", jitter)
+        patch.setattr(peer_link, "random", jitter)
         running = background.run(RunningNode.start(data))
         # Streams notice a client that left at their next write: keep that soon.
-        running.runner.app[sse.SETTINGS_KEY].heartbeat_s = 1.0
+        running.app[sse.SETTINGS_KEY].heartbeat_s = 1.0
         try:
             yield running, background.run(seed(running))
         finally:
@@ -297,14 +297,14 @@ def documented_operations() -> dict[tuple[str, str], dict[str, Any]]:
 
 def test_every_route_is_documented(live: tuple[RunningNode, Seeded]) -> None:
     running, _ = live
-    served = served_routes(running.runner.app)
+    served = served_routes(running.app)
     documented = documented_operations()
     assert served - set(documented) == set(), "served but not in docs/openapi.yaml"
     assert set(documented) - served == set(), "in docs/openapi.yaml but not served"
     # Security as the middlewares apply it: bearer token but on the open paths, signatures
     # on the peer routes.
     security = {key: op.get("security") for key, op in documented.items()}
-    assert {path for (_, path), s in security.items() if s == []} == api.OPEN_PATHS
+    assert {path for (_, path), s in security.items() if s == []} == OPEN_PATHS
     signed = {path for (_, path), s in security.items() if s == [{"peerSignature": []}]}
     assert signed == {path for _, path in documented if path.startswith("/v1/peer/")}
     assert schema.raw_schema["security"] == [{"bearerAuth": []}]

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from node.errors import HashingError
+from node.hashing.errors import HashingError
 from node.hashing.imaging import image_pixels
 from node.hashing.pdq import FileHashes, hash_file, pdq_of_image, pdq_of_path, pdq_of_pixels
 

@@ -20,6 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from numpy.typing import NDArray
 
 from node.matching._mih import Layout, ball, query_keys, volume
+from node.matching.errors import IndexFileError, IndexInputError
 from node.matching.pdq_index import MAX_THRESHOLD, PdqIndex, Tuning
 
 Bank = NDArray[np.uint8]
@@ -281,31 +282,31 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
 
 
 def test_load_rejects_missing_or_foreign_folders(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="no saved index"):
+    with pytest.raises(IndexFileError, match="no saved index"):
         PdqIndex.load(tmp_path)
     (tmp_path / "CURRENT").write_text("../../etc\n")
-    with pytest.raises(ValueError, match="damaged"):
+    with pytest.raises(IndexFileError, match="damaged"):
         PdqIndex.load(tmp_path)
 
 
 @pytest.mark.parametrize("threshold", [-1, 64, 256, 10**9, True, 3.0, "31", None])
 def test_threshold_outside_range_is_rejected(threshold: object) -> None:
     index = PdqIndex()
-    with pytest.raises(ValueError, match="threshold"):
+    with pytest.raises(IndexInputError, match="threshold"):
         index.query(bytes(32), threshold)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="threshold"):
+    with pytest.raises(IndexInputError, match="threshold"):
         index.query_batch(np.zeros((1, 32), np.uint8), threshold)  # type: ignore[arg-type]
 
 
 def test_bad_rows_are_rejected() -> None:
     index = PdqIndex()
-    with pytest.raises(ValueError, match="32"):
+    with pytest.raises(IndexInputError, match="32"):
         index.query(bytes(31), 31)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(IndexInputError, match="shape"):
         index.add(np.array([1]), np.zeros((1, 31), np.uint8))
-    with pytest.raises(ValueError, match="ids for"):
+    with pytest.raises(IndexInputError, match="ids for"):
         index.add(np.array([1, 2]), np.zeros((1, 32), np.uint8))
-    with pytest.raises(ValueError, match="unique"):
+    with pytest.raises(IndexInputError, match="unique"):
         index.add(np.array([2, 1, 2]), np.zeros((3, 32), np.uint8))
     assert index.query_batch(np.zeros((0, 32), np.uint8), 31) == []
     index.remove([])

@@ -10,8 +10,9 @@ import pytest
 
 from node.clock import now_ms
 from node.datadir import DataDir, DataLock
-from node.errors import ConfigError, StoreError
+from node.errors import ConfigError
 from node.replica.node import Node
+from node.store import StoreError
 from node.store.rebuild import rebuild
 from node.store.schema import SCHEMA_VERSION
 from node.store.store import Store
@@ -100,11 +101,11 @@ async def test_expired_items_leave_the_bank(tmp_path: Path) -> None:
         [author.add(HashItem("md5", b"\x01" * 16, (), None, soon), pdq_item(9)).raw], source="t"
     )
     counts = await node.store.counts()
-    assert counts["active_hashes"] == {"md5": 1, "pdq": 1}
+    assert counts.active_hashes == {"md5": 1, "pdq": 1}
     await asyncio.sleep(0.1)
     assert await node.expire() == 1
     counts = await node.store.counts()
-    assert counts["active_hashes"] == {"pdq": 1}
+    assert counts.active_hashes == {"pdq": 1}
     await node.close()
 
 
@@ -123,7 +124,7 @@ async def test_forks_are_stored_and_block_the_author(tmp_path: Path) -> None:
     await node.ingest([first.raw], source="t")
     report = await node.ingest([rival.raw], source="t")
     assert len(report.forks) == 1
-    assert author.org in node.forked
+    assert author.org in node.feeds.forked
     later = author.add(pdq_item(3))
     report = await node.ingest([later.raw], source="t")
     assert report.rejected["forked_author"] == 1

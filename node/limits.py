@@ -17,16 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
-from node.errors import NodeError
+from node.errors import RequestTimeoutError
 
 BODY_TIMEOUT: web.AppKey[float] = web.AppKey("body_timeout", float)
-
-
-class RequestTimeoutError(NodeError):
-    """A request body that did not arrive in time."""
-
-    code = "request_timeout"
-    status = 408
 
 
 async def read_body(request: web.Request) -> bytes:

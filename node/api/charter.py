@@ -1,0 +1,24 @@
+"""``/v1/charter``: the charter this node enforces, and adopting a version through it."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.api import shapes
+from node.api.context import json_response, node_of, read_json
+from protocol.errors import CharterError
+
+
+async def get_charter(request: web.Request) -> web.Response:
+    node = node_of(request)
+    heads = {a: h.seq for a, h in node.feeds.heads.items()}
+    forks = await node.store.charter_forks()
+    return json_response(shapes.charter_view(node.charters.chain, heads, forks))
+
+
+async def post_charter(request: web.Request) -> web.Response:
+    raw = shapes.parse_charter_post(await read_json(request))
+    report = await node_of(request).charters.adopt(raw)
+    if not report.appended and not report.known:
+        raise CharterError("; ".join(report.errors) or f"charter refused: {dict(report.rejected)}")
+    return json_response(shapes.charter_report_view(report))

@@ -1,0 +1,14 @@
+"""``GET /v1/status``: how the node is doing."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.api import shapes
+from node.api.context import gossip_of, json_response, node_of
+
+
+async def status(request: web.Request) -> web.Response:
+    gossip = gossip_of(request)
+    replica = await node_of(request).status()
+    return json_response(shapes.status_view(replica, gossip.status() if gossip else None))

@@ -1,0 +1,94 @@
+"""A running node: the replica, its gossip, the HTTP application and the upkeep tasks.
+
+This is what ``hashbank run`` serves and what the integration tests start in-process: it
+builds the pieces, starts them in order and stops them in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from node.api.app import GUARD, make_app
+from node.datadir import read_secret
+from node.federation.client import HttpTransports
+from node.federation.gossip import ConfigPeers, Gossip
+from node.replica.node import Node
+
+log = logging.getLogger("hashbank.http")
+EXPIRY_SWEEP_S = 10.0
+
+
+class Service:
+    """One node serving HTTP, with gossip and the expiry sweep running beside it."""
+
+    def __init__(self, node: Node, token: str) -> None:
+        self.node = node
+        self.transports = HttpTransports(lambda: node.key)
+        peers = ConfigPeers(node.data, node.config.peers)
+        self.gossip = Gossip(
+            node, peers, self.transports, interval_s=node.config.sync_interval_s, clock=node.clock
+        )
+        self.app = make_app(node, self.gossip, token)
+        self.runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, keepalive_timeout=15
+        )
+        self.server: asyncio.Server | None = None
+        self.url = ""
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self, host: str, port: int) -> str:
+        """Listen on ``host``:``port`` (0: any free port); returns the URL served."""
+        await self.runner.setup()
+        factory = self.app[GUARD].wrap(self.runner.server) if self.runner.server else None
+        if factory is None:
+            raise RuntimeError("the runner must be set up before listening")
+        self.server = await asyncio.get_running_loop().create_server(factory, host, port)
+        bound = self.server.sockets[0].getsockname()
+        self.url = f"http://{bound[0]}:{bound[1]}"
+        # Gossip starts once peer routes can answer: a peer may call back at once.
+        await self.gossip.start()
+        self._sweeper = asyncio.create_task(_sweep_expired(self.node), name="expiry sweep")
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop serving, gossip and the sweep (the node itself stays open)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.gossip.stop()
+        if self.server is not None:
+            self.server.close()
+        await self.runner.cleanup()
+        await self.transports.close()
+
+
+async def _sweep_expired(node: Node) -> None:
+    while True:
+        await asyncio.sleep(EXPIRY_SWEEP_S)
+        try:
+            if n := await node.expire():
+                log.info("expired items=%d", n)
+        except Exception:
+            log.exception("expiry sweep failed")
+
+
+async def serve(node: Node, *, host: str, port: int, ready: Callable[[str], None]) -> None:
+    """Serve until SIGINT or SIGTERM, then stop cleanly."""
+    service = Service(node, read_secret(node.data.token))
+    ready(await service.start(host, port))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await service.stop()

@@ -1,0 +1,195 @@
+"""Our own feed: signing and storing this organisation's entries.
+
+Our entries obey the same rules as everyone's: the node refuses to publish what every other
+node would reject (a role the charter does not give us, a key it does not list, a seq a
+takedown covers), and refuses to sign at all until a peer has shown it its own feed's head, so
+a node restored from a backup never forks its own feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from node.clock import Clock
+from node.matching.matcher import Matcher
+from node.replica.charters import CharterKeeper
+from node.replica.errors import (
+    BadRequestError,
+    ConflictError,
+    NotOursError,
+    UnavailableError,
+    UnknownEntryError,
+)
+from node.replica.events import EntriesStored, Events
+from node.replica.feeds import Feeds
+from node.replica.keys import KeyRing
+from node.store import Store, Transaction
+from protocol.body import (
+    Body,
+    FeedbackBody,
+    Kind,
+    RevokeBody,
+    RevokeReason,
+    RevokeTarget,
+)
+from protocol.entry import Entry, decode_entry, sign_entry
+from protocol.errors import UnauthorizedError
+from protocol.identity import OrgId, SigningKey
+
+OWN_HEAD_WAIT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """An entry of ours, and whether this call published it (False: an earlier call did)."""
+
+    entry: Entry
+    fresh: bool
+
+
+class Publisher:
+    """Signs, stores and announces this organisation's entries."""
+
+    def __init__(
+        self,
+        *,
+        org: OrgId,
+        subscriber: bool,
+        keys: KeyRing,
+        store: Store,
+        feeds: Feeds,
+        charters: CharterKeeper,
+        matcher: Matcher,
+        events: Events,
+        clock: Clock,
+        own_head_confirmed: asyncio.Event,
+    ) -> None:
+        self.org = org
+        self.subscriber = subscriber
+        self.keys = keys
+        self.store = store
+        self.feeds = feeds
+        self.charters = charters
+        self.matcher = matcher
+        self.events = events
+        self.clock = clock
+        self.own_head_confirmed = own_head_confirmed
+
+    async def publish(self, body: Body, idempotency_key: str | None = None) -> Published:
+        """Sign ``body`` as our next entry and store it; returns once durable and matchable.
+
+        A key already used returns the entry first published under it, so retries and resumed
+        imports never publish twice; reusing a key for different content is a conflict.
+        """
+        if self.subscriber and body.kind is not Kind.FEEDBACK:
+            raise UnauthorizedError(
+                "this node is configured as a subscriber: it may publish feedback only"
+            )
+        await self._confirm_own_head()
+
+        async def work(txn: Transaction) -> Published:
+            if idempotency_key is not None:
+                earlier = await txn.idempotent_entry(idempotency_key)
+                if earlier is not None:
+                    return _repeat(decode_entry(earlier.raw), body, idempotency_key)
+            entry = self._sign_next(body)
+            plan = await self.feeds.write(txn, [entry], self.clock.now_ms())
+            if idempotency_key is not None:
+                await txn.remember_idempotency(idempotency_key, entry.id, self.clock.now_ms())
+            txn.on_commit(lambda: self.feeds.committed([entry]))
+            txn.on_commit(
+                lambda: indexed.append(
+                    self.matcher.apply_soon(plan.pdq_ids, plan.pdq_values, plan.deactivate)
+                )
+            )
+            return Published(entry, True)
+
+        indexed: list[asyncio.Future[None]] = []
+        published = await self.store.transaction(work)
+        if published.fresh:
+            await indexed[0]  # our own publications are matchable on return
+            self.events.emit(EntriesStored([published.entry], None))
+        return published
+
+    async def revoke(
+        self, entry_id: bytes, items: tuple[int, ...] | None, reason: RevokeReason
+    ) -> Entry:
+        """Withdraw one of our add entries, whole or some of its items."""
+        stored = await self.store.entry_by_id(entry_id)
+        if stored is None:
+            raise UnknownEntryError(f"no entry {entry_id.hex()}")
+        if stored.author != self.org:
+            raise NotOursError(f"entry {entry_id.hex()} was published by another organisation")
+        if stored.kind is not Kind.ADD:
+            raise BadRequestError(
+                f"entry {entry_id.hex()} is a {stored.kind.name.lower()}, not an add"
+            )
+        rows = await self.store.items_of_entry(entry_id)
+        if items is not None and items[-1] >= len(rows):
+            raise BadRequestError(
+                f"entry {entry_id.hex()} has {len(rows)} items; there is no item {items[-1]}"
+            )
+        chosen = rows if items is None else [rows[i] for i in items]
+        if not any(r.active for r in chosen):
+            raise ConflictError(f"entry {entry_id.hex()}: those items are already withdrawn")
+        body = RevokeBody((RevokeTarget(entry_id, items),), reason)
+        return (await self.publish(body)).entry
+
+    async def feedback(self, body: FeedbackBody) -> Entry:
+        """Publish a verdict, naming an entry we hold if it names one."""
+        if body.entry_id is not None and await self.store.entry_by_id(body.entry_id) is None:
+            raise UnknownEntryError(f"no entry {body.entry_id.hex()}")
+        return (await self.publish(body)).entry
+
+    # --- signing ---------------------------------------------------------------------------
+
+    def _sign_next(self, body: Body) -> Entry:
+        head = self.feeds.heads.get(self.org)
+        seq = head.seq + 1 if head else 1
+        entry = sign_entry(
+            self._signing_key(seq),
+            author=self.org,
+            seq=seq,
+            prev=head.entry_id if head else None,
+            timestamp_ms=max(self.clock.now_ms(), head.timestamp_ms if head else 0),
+            body=body,
+        )
+        self.charters.policy.authorize(entry.header)
+        policy = self.charters.charter_policy
+        if policy is not None and policy.is_void(entry.header):
+            raise UnauthorizedError(f"a takedown covers this organisation's seq {seq}")
+        return entry
+
+    def _signing_key(self, seq: int) -> SigningKey:
+        """Our key for ``seq``: the charter decides; a pending rotation blocks publishing."""
+        if self.keys.pending() is not None:
+            raise ConflictError(
+                "a key rotation is pending: publishing resumes once a charter version "
+                "listing the new key is adopted"
+            )
+        chain = self.charters.chain
+        if chain is None:
+            return self.keys.current
+        member = chain.last_listing(self.org)
+        expected = member.key_at(seq) if member else None
+        if expected != self.keys.current.public_key.raw:
+            raise UnauthorizedError(
+                f"the charter does not list this node's key for this organisation at seq {seq}"
+            )
+        return self.keys.current
+
+    async def _confirm_own_head(self) -> None:
+        try:
+            await asyncio.wait_for(self.own_head_confirmed.wait(), OWN_HEAD_WAIT_S)
+        except TimeoutError:
+            raise UnavailableError(
+                "no peer has confirmed this organisation's latest entry yet; refusing to "
+                "publish so a node restored from a backup cannot fork its own feed"
+            ) from None
+
+
+def _repeat(entry: Entry, body: Body, key: str) -> Published:
+    if entry.body != body:
+        raise ConflictError(f"idempotency_key {key!r} was used for different content")
+    return Published(entry, False)

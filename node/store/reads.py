@@ -1,0 +1,291 @@
+"""Queries: every read of the store, on whichever connection the caller holds.
+
+``Reader`` runs on the store's read connection (committed data only, never blocked by the
+writer in WAL mode) and, through ``Transaction``, on the writer's connection inside the one
+transaction door, where a write's planning must see the rows it is about to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import aiosqlite
+import numpy as np
+
+from node.store.rows import (
+    ActiveItem,
+    CharterForkRecord,
+    FeedbackOnAdd,
+    ForkRecord,
+    ItemRow,
+    StoredEntry,
+)
+from protocol.body import Kind
+from protocol.feed import FeedHead
+from protocol.signals import SignalType
+
+# SQLite allows 32766 bound parameters; stay well below for IN (...) lists.
+CHUNK = 900
+# SQLite integers are signed 64-bit. The protocol allows seqs up to 2**64 - 1, but no feed can
+# reach 2**63 (every entry before it would have to exist), so no stored entry lies beyond.
+MAX_STORED_SEQ = 2**63 - 1
+ALL_KINDS = tuple(Kind)
+ADD = int(Kind.ADD)
+
+ENTRY_COLUMNS = "cursor, id, author, seq, kind, timestamp_ms, received_ms, raw, erased, void"
+_FEEDBACK_ENTRY_COLUMNS = ", ".join(f"fe.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
+ITEM_QUERY = """
+    SELECT i.item_id, i.signal_type, i.value, i.labels, e.id, e.author, i.idx, i.active
+    FROM items i JOIN entries e ON e.cursor = i.entry_cursor
+"""
+# The partial index items_exact covers only these rows; SQLite uses a partial index only when
+# the query repeats its WHERE terms, so every exact lookup says them again.
+EXACT_ROWS = "i.active = 1 AND i.signal_type != 'pdq'"
+
+
+def entry_row(row: Sequence[Any]) -> StoredEntry:
+    c, i, a, s, k, t, r, raw, erased, void = row
+    return StoredEntry(c, i, a, s, Kind(k), t, r, raw, bool(erased), bool(void))
+
+
+def item_row(row: Sequence[Any]) -> ItemRow:
+    item_id, sig, value, labels, entry_id, author, idx, active = row
+    labels_tuple = tuple(labels.split(",")) if labels else ()
+    return ItemRow(item_id, sig, value, labels_tuple, entry_id, author, idx, bool(active))
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class Reader:
+    """Read queries over one connection."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    # --- primitives ------------------------------------------------------------------------
+
+    async def _scalar(self, sql: str, params: Sequence[object] = ()) -> Any:
+        async with self._db.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return None if row is None else row[0]
+
+    async def _all(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        async with self._db.execute(sql, params) as cur:
+            return [tuple(r) for r in await cur.fetchall()]
+
+    async def _in(
+        self, sql: str, keys: Sequence[object], params: Sequence[object] = ()
+    ) -> list[tuple[Any, ...]]:
+        """Run ``sql`` (``params``, then one ``{}`` for placeholders) over ``keys`` in chunks."""
+        out: list[tuple[Any, ...]] = []
+        for start in range(0, len(keys), CHUNK):
+            part = keys[start : start + CHUNK]
+            out += await self._all(sql.format(_marks(len(part))), (*params, *part))
+        return out
+
+    async def _entries(self, where: str, params: Sequence[object]) -> list[StoredEntry]:
+        rows = await self._all(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE {where}", params)
+        return [entry_row(r) for r in rows]
+
+    # --- entries ---------------------------------------------------------------------------
+
+    async def heads(self) -> dict[bytes, FeedHead]:
+        rows = await self._all("SELECT author, seq, entry_id, timestamp_ms FROM heads")
+        return {r[0]: FeedHead(*r) for r in rows}
+
+    async def head_times(self) -> dict[bytes, int]:
+        """When each author's feed last advanced here (ms)."""
+        rows = await self._all("SELECT author, advanced_ms FROM heads")
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def author_count(self) -> int:
+        return int(await self._scalar("SELECT COUNT(*) FROM heads"))
+
+    async def entry_by_id(self, entry_id: bytes) -> StoredEntry | None:
+        found = await self._entries("id = ?", (entry_id,))
+        return found[0] if found else None
+
+    async def entry_at(self, author: bytes, seq: int) -> StoredEntry | None:
+        if seq > MAX_STORED_SEQ:
+            return None
+        found = await self._entries("author = ? AND seq = ?", (author, seq))
+        return found[0] if found else None
+
+    async def entry_range(self, author: bytes, first: int, last: int) -> list[bytes]:
+        if first > MAX_STORED_SEQ:  # a peer may ask for any uint64 seq; none is stored there
+            return []
+        rows = await self._all(
+            "SELECT raw FROM entries WHERE author = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (author, first, min(last, MAX_STORED_SEQ)),
+        )
+        return [r[0] for r in rows]
+
+    async def author_entries(self, author: bytes) -> list[StoredEntry]:
+        return await self._entries("author = ? ORDER BY seq", (author,))
+
+    async def changes(
+        self,
+        after: int,
+        limit: int,
+        kinds: Iterable[Kind] = ALL_KINDS,
+        upto: int | None = None,
+    ) -> list[StoredEntry]:
+        """Entries stored after cursor ``after`` (and at most ``upto``), in arrival order."""
+        codes = [int(k) for k in kinds]
+        bound = "" if upto is None else " AND cursor <= ?"
+        params = (after, *([] if upto is None else [upto]), *codes, limit)
+        return await self._entries(
+            f"cursor > ?{bound} AND kind IN ({_marks(len(codes))}) ORDER BY cursor LIMIT ?",
+            params,
+        )
+
+    async def idempotent_entry(self, key: str) -> StoredEntry | None:
+        """The entry published under an idempotency key, if any."""
+        found = await self._entries("id = (SELECT entry_id FROM idempotency WHERE key = ?)", (key,))
+        return found[0] if found else None
+
+    # --- items -----------------------------------------------------------------------------
+
+    async def items_by_ids(self, ids: Sequence[int]) -> dict[int, ItemRow]:
+        rows = await self._in(ITEM_QUERY + " WHERE i.item_id IN ({})", list(ids))
+        return {r.item_id: r for r in map(item_row, rows)}
+
+    async def items_of_entry(self, entry_id: bytes) -> list[ItemRow]:
+        rows = await self._all(ITEM_QUERY + " WHERE e.id = ? ORDER BY i.idx", (entry_id,))
+        return [item_row(r) for r in rows]
+
+    async def exact(self, signal_type: str, values: Sequence[bytes]) -> list[ItemRow]:
+        """Active items of an exact signal type (md5, sha256) whose value is one of ``values``."""
+        rows = await self._in(
+            ITEM_QUERY + f" WHERE {EXACT_ROWS} AND i.signal_type = ? AND i.value IN ({{}})",
+            list(values),
+            (signal_type,),
+        )
+        return [item_row(r) for r in rows]
+
+    async def active_values(self, signal: SignalType) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and values of every active item of a signal type, for building an index."""
+        ids: list[int] = []
+        values: list[bytes] = []
+        async with self._db.execute(
+            "SELECT item_id, value FROM items WHERE active = 1 AND signal_type = ?",
+            (signal.name,),
+        ) as cur:
+            while rows := await cur.fetchmany(100_000):
+                for item_id, value in rows:
+                    ids.append(item_id)
+                    values.append(value)
+        id_array = np.fromiter(ids, dtype=np.int64, count=len(ids))
+        value_array = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(-1, signal.size)
+        return id_array, value_array
+
+    async def active_items_of(self, author: bytes) -> list[ActiveItem]:
+        rows = await self._all(
+            "SELECT i.item_id, i.signal_type, i.value, e.author, e.id, i.idx FROM items i "
+            "JOIN entries e ON e.cursor = i.entry_cursor WHERE e.author = ? AND i.active = 1",
+            (author,),
+        )
+        return [ActiveItem(*r) for r in rows]
+
+    async def expired_items(self, now_ms: int) -> list[ActiveItem]:
+        rows = await self._all(
+            "SELECT i.item_id, i.signal_type, i.value, e.author, e.id, i.idx FROM items i "
+            "JOIN entries e ON e.cursor = i.entry_cursor "
+            "WHERE i.active = 1 AND i.expires_ms IS NOT NULL AND i.expires_ms <= ?",
+            (now_ms,),
+        )
+        return [ActiveItem(*r) for r in rows]
+
+    async def active_items_page(
+        self, after_item: int, limit: int, signal_type: str | None = None
+    ) -> list[ItemRow]:
+        """Active items with an id above ``after_item``, by id; optionally of one type."""
+        type_sql, params = "", list[object]([after_item])
+        if signal_type is not None:
+            type_sql = " AND i.signal_type = ?"
+            params.append(signal_type)
+        rows = await self._all(
+            ITEM_QUERY + f" WHERE i.active = 1 AND i.item_id > ?{type_sql} "
+            "ORDER BY i.item_id LIMIT ?",
+            (*params, limit),
+        )
+        return [item_row(r) for r in rows]
+
+    async def item_expiry(self, item_ids: Sequence[int]) -> dict[int, int | None]:
+        """Each item's expiry time (ms), or None when it does not expire."""
+        rows = await self._in(
+            "SELECT item_id, expires_ms FROM items WHERE item_id IN ({})", list(item_ids)
+        )
+        return {int(r[0]): None if r[1] is None else int(r[1]) for r in rows}
+
+    async def adds_of_case(self, author: bytes, case_ref: bytes) -> list[StoredEntry]:
+        """``author``'s add entries with an item of case ``case_ref``."""
+        return await self._entries(
+            f"author = ? AND kind = {ADD} AND cursor IN "
+            "(SELECT entry_cursor FROM items WHERE case_ref = ?) ORDER BY cursor",
+            (author, case_ref),
+        )
+
+    # --- feedback --------------------------------------------------------------------------
+
+    async def feedback_on_entry(self, entry_id: bytes) -> list[StoredEntry]:
+        """Feedback entries naming ``entry_id``, or naming none but a hash of its items."""
+        rows = await self._all(
+            f"SELECT {_FEEDBACK_ENTRY_COLUMNS} FROM feedback f "
+            "JOIN entries fe ON fe.cursor = f.entry_cursor WHERE f.target_id = ? "
+            "OR (f.target_id IS NULL AND (f.signal_type, f.value) IN ("
+            "  SELECT i.signal_type, i.value FROM items i "
+            "  JOIN entries t ON t.cursor = i.entry_cursor WHERE t.id = ?)) "
+            "ORDER BY fe.cursor",
+            (entry_id, entry_id),
+        )
+        return [entry_row(r) for r in rows]
+
+    async def feedback_on_values(
+        self, signal_type: str, values: Sequence[bytes]
+    ) -> list[StoredEntry]:
+        """Feedback entries about any of ``values`` of ``signal_type``, in arrival order."""
+        rows = await self._in(
+            f"SELECT {_FEEDBACK_ENTRY_COLUMNS} FROM feedback f "
+            "JOIN entries fe ON fe.cursor = f.entry_cursor "
+            "WHERE f.signal_type = ? AND f.value IN ({}) ORDER BY fe.cursor",
+            list(values),
+            (signal_type,),
+        )
+        return [entry_row(r) for r in rows]
+
+    async def feedback_on_author(
+        self, author: bytes, case_ref: bytes | None = None
+    ) -> list[FeedbackOnAdd]:
+        """Feedback naming an add of ``author`` (with ``case_ref``, of that case only)."""
+        case_sql, params = "", list[object]([author])
+        if case_ref is not None:
+            case_sql = " AND t.cursor IN (SELECT entry_cursor FROM items WHERE case_ref = ?)"
+            params.append(case_ref)
+        rows = await self._all(
+            f"SELECT f.target_id, {_FEEDBACK_ENTRY_COLUMNS} FROM feedback f "
+            "JOIN entries fe ON fe.cursor = f.entry_cursor "
+            "JOIN entries t ON t.id = f.target_id "
+            f"WHERE t.author = ? AND t.kind = {ADD}{case_sql} ORDER BY fe.cursor",
+            params,
+        )
+        return [FeedbackOnAdd(r[0], entry_row(r[1:])) for r in rows]
+
+    # --- signed evidence -------------------------------------------------------------------
+
+    async def forks(self) -> list[ForkRecord]:
+        rows = await self._all("SELECT author, seq, proof, detected_ms FROM forks ORDER BY author")
+        return [ForkRecord(*r) for r in rows]
+
+    async def charters(self) -> list[bytes]:
+        rows = await self._all("SELECT raw FROM charters ORDER BY number")
+        return [r[0] for r in rows]
+
+    async def charter_forks(self) -> list[CharterForkRecord]:
+        rows = await self._all(
+            "SELECT number, proof, detected_ms FROM charter_forks ORDER BY number"
+        )
+        return [CharterForkRecord(*r) for r in rows]

@@ -1,0 +1,199 @@
+"""Writes: what one transaction may do, inside the store's one door (``Store.transaction``).
+
+A ``Transaction`` reads through the writer's connection, so a batch is planned against exactly
+the rows it changes, and keeps its own copy of the store's counters; the store adopts that copy
+only after the commit succeeds. No code outside ``node.store`` ever sees a SQL statement.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
+
+import aiosqlite
+
+from node.store import plan as planning
+from node.store.reads import ENTRY_COLUMNS, MAX_STORED_SEQ, Reader
+from node.store.rows import ActiveItem, Counters
+from node.store.schema import DERIVED_TABLES
+from protocol.bank import BankDigest, item_digest
+from protocol.body import Kind
+from protocol.entry import Entry
+
+
+def digest_without(digest: BankDigest, items: Sequence[ActiveItem]) -> BankDigest:
+    """``digest`` with ``items`` taken out."""
+    out = BankDigest(digest.count, digest.total)
+    for it in items:
+        out.remove(item_digest(it.signal_type, it.value, it.author, it.entry_id, it.idx))
+    return out
+
+
+class Transaction(Reader):
+    """One open write transaction: typed writes, counters committed with it."""
+
+    def __init__(self, db: aiosqlite.Connection, counters: Counters) -> None:
+        super().__init__(db)
+        self.counters = counters
+        # Set by writes that rewrite rows wholesale: the store recounts after the commit.
+        self.recount = False
+        self.after_commit: list[Callable[[], None]] = []
+
+    def on_commit(self, change: Callable[[], None]) -> None:
+        """Run ``change`` (an in-memory state change) once this transaction has committed.
+
+        Changes run in order, still inside the door, so the next writer sees them.
+        """
+        self.after_commit.append(change)
+
+    # --- planning --------------------------------------------------------------------------
+
+    async def context_for(self, entries: Sequence[Entry]) -> planning.Context:
+        """Read what ``node.store.plan`` needs to plan ``entries``."""
+        c = self.counters
+        ctx = planning.Context(
+            c.next_cursor, c.next_item_id, BankDigest(c.digest.count, c.digest.total)
+        )
+        ctx.targets = planning.revoke_targets(entries)
+        rows = await self._in(
+            f"SELECT cursor, id, author FROM entries WHERE kind = {int(Kind.ADD)} AND id IN ({{}})",
+            sorted(ctx.targets),
+        )
+        by_cursor: dict[int, list[planning.ItemRef]] = {int(r[0]): [] for r in rows}
+        for item_id, cursor, idx, sig, value in await self._in(
+            "SELECT item_id, entry_cursor, idx, signal_type, value FROM items "
+            "WHERE active = 1 AND entry_cursor IN ({})",
+            list(by_cursor),
+        ):
+            by_cursor[cursor].append(planning.ItemRef(item_id, cursor, idx, sig, value))
+        for cursor, entry_id, author in rows:
+            ctx.stored_adds[entry_id] = planning.StoredAdd(
+                cursor, entry_id, author, tuple(by_cursor[cursor])
+            )
+        adds = [e.id for e in entries if e.kind is Kind.ADD]
+        for target, author, items in await self._in(
+            "SELECT target_id, author, items FROM revocations WHERE target_id IN ({})", adds
+        ):
+            parsed = None if items is None else tuple(int(i) for i in str(items).split(","))
+            ctx.revocations.setdefault(target, []).append((author, parsed))
+        return ctx
+
+    # --- writes ----------------------------------------------------------------------------
+
+    async def write_plan(
+        self, plan: planning.Plan, ctx: planning.Context, *, include_entries: bool = True
+    ) -> None:
+        """Write a planned batch; ``include_entries=False`` writes only its derived rows."""
+        db = self._db
+        if include_entries:
+            await db.executemany(
+                f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                plan.entries,
+            )
+        await db.executemany(
+            "INSERT INTO heads VALUES (?,?,?,?,?) ON CONFLICT (author) DO UPDATE SET "
+            "seq = excluded.seq, entry_id = excluded.entry_id, "
+            "timestamp_ms = excluded.timestamp_ms, advanced_ms = excluded.advanced_ms "
+            "WHERE excluded.seq > heads.seq",
+            plan.heads,
+        )
+        await db.executemany("INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?)", plan.items)
+        await db.executemany("INSERT INTO revocations VALUES (?,?,?,?,?)", plan.revocations)
+        await db.executemany("INSERT INTO feedback VALUES (?,?,?,?,?,?,?)", plan.feedback)
+        await self._deactivate(plan.deactivate)
+        await self._write_digest(ctx.digest)
+        c = self.counters
+        c.next_cursor, c.next_item_id, c.digest = ctx.next_cursor, ctx.next_item_id, ctx.digest
+        c.entry_count += len(plan.entries) if include_entries else 0
+        c.active_counts.update(plan.activated_types)
+        c.active_counts.subtract(plan.deactivated_types)
+        c.active_counts += collections.Counter()  # drop zero counts
+
+    async def remember_idempotency(self, key: str, entry_id: bytes, now_ms: int) -> None:
+        await self._db.execute("INSERT INTO idempotency VALUES (?, ?, ?)", (key, entry_id, now_ms))
+
+    async def expire(self, now_ms: int) -> list[ActiveItem]:
+        """Deactivate items whose expiry has passed; returns them."""
+        gone = await self.expired_items(now_ms)
+        if gone:
+            await self._deactivate([it.item_id for it in gone])
+            self.counters.digest = digest_without(self.counters.digest, gone)
+            await self._write_digest(self.counters.digest)
+            self.counters.active_counts.subtract(it.signal_type for it in gone)
+            self.counters.active_counts += collections.Counter()
+        return gone
+
+    async def clear_author(
+        self, author: bytes, purge_from: int | None, void: AbstractSet[bytes], removed: BankDigest
+    ) -> None:
+        """Drop an author's derived rows (and entries from ``purge_from`` on) before re-deriving.
+
+        ``removed`` is the bank digest without the author's active items; entries whose id is
+        in ``void`` are marked void (a takedown covers them).
+        """
+        db = self._db
+        await db.execute(
+            "DELETE FROM items WHERE entry_cursor IN (SELECT cursor FROM entries WHERE author = ?)",
+            (author,),
+        )
+        for table, column in (
+            ("revocations", "author"),
+            ("feedback", "giver"),
+            ("heads", "author"),
+        ):
+            await db.execute(f"DELETE FROM {table} WHERE {column} = ?", (author,))
+        await db.execute("UPDATE entries SET void = 0 WHERE author = ?", (author,))
+        if purge_from is not None:
+            await db.execute(
+                "DELETE FROM entries WHERE author = ? AND seq >= ?",
+                (author, min(purge_from, MAX_STORED_SEQ)),
+            )
+        await db.executemany(
+            "UPDATE entries SET void = 1 WHERE id = ?", [(i,) for i in sorted(void)]
+        )
+        self.counters.digest = removed
+        self.recount = True
+
+    async def add_fork(self, author: bytes, seq: int, proof: bytes, now_ms: int) -> bool:
+        """Record a fork proof; False if this author's fork was already known."""
+        # A proof may be at any seq; one beyond what SQLite holds is kept at its limit (the
+        # proof itself, stored whole, still names the exact seq).
+        async with self._db.execute(
+            "INSERT OR IGNORE INTO forks VALUES (?, ?, ?, ?)",
+            (author, min(seq, MAX_STORED_SEQ), proof, now_ms),
+        ) as cur:
+            return cur.rowcount == 1
+
+    async def add_charter(self, number: int, charter_id: bytes, raw: bytes, now_ms: int) -> None:
+        await self._db.execute(
+            "INSERT INTO charters VALUES (?, ?, ?, ?)", (number, charter_id, raw, now_ms)
+        )
+
+    async def add_charter_fork(self, number: int, proof: bytes, now_ms: int) -> bool:
+        async with self._db.execute(
+            "INSERT OR IGNORE INTO charter_forks VALUES (?, ?, ?)", (number, proof, now_ms)
+        ) as cur:
+            return cur.rowcount == 1
+
+    async def clear_derived(self) -> None:
+        """Drop every derived row (``hashbank rebuild`` re-derives them from the entries)."""
+        for table in DERIVED_TABLES:
+            await self._db.execute(f"DELETE FROM {table}")
+        await self._db.execute("DELETE FROM meta WHERE key LIKE 'digest_%'")
+        self.counters.next_item_id = 1
+        self.counters.digest = BankDigest()
+        self.counters.active_counts = collections.Counter()
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    async def _deactivate(self, item_ids: Sequence[int]) -> None:
+        await self._db.executemany(
+            "UPDATE items SET active = 0 WHERE item_id = ?", [(i,) for i in item_ids]
+        )
+
+    async def _write_digest(self, digest: BankDigest) -> None:
+        await self._db.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [("digest_count", digest.count), ("digest_total", digest.total.to_bytes(32, "big"))],
+        )
