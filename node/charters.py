@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from node.clock import now_ms
 from protocol.charter import Charter, CharterBody, decode_charter
-from protocol.errors import CharterError, ProtocolError
-from protocol.membership import CharterChain, CharterForkError, CharterPolicy, Offer
+from protocol.errors import CharterError, CharterForkError, ProtocolError
+from protocol.membership import CharterChain, CharterPolicy, Offer
 
 if TYPE_CHECKING:
     from node.service import Node

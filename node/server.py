@@ -30,8 +30,6 @@ TOKEN_KEY: web.AppKey[str] = web.AppKey("token", str)
 API_LIMIT: web.AppKey[RateLimiter] = web.AppKey("api_limit", RateLimiter)
 GUARD: web.AppKey[ConnectionGuard] = web.AppKey("guard", ConnectionGuard)
 EXPIRY_SWEEP_S = 10.0
-# Protocol errors are the client's fault (4xx); these codes have a more precise status.
-PROTOCOL_STATUS = {"auth_failed": 401, "unauthorized": 403, "too_large": 413}
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -48,7 +46,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ProtocolError as exc:
-        return error_response(PROTOCOL_STATUS.get(exc.code, 400), exc.code, exc.message)
+        return error_response(exc.status_hint, exc.code, exc.message)
     except RateLimitedError as exc:
         response = error_response(exc.status, exc.code, exc.message)
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
