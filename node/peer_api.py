@@ -52,6 +52,7 @@ async def peer_auth(request: web.Request, handler: Handler) -> web.StreamRespons
     body = await read_body(request)
     try:
         signed = verify_request(
+            recipient=request.app[NODE].key.public_key,
             method=request.method,
             path=request.raw_path,
             headers=request.headers,
