@@ -187,27 +187,11 @@ def _decode_add(value: Any) -> AddBody:
     return AddBody(tuple(items))
 
 
-def add_body_unchecked(value: Any) -> AddBody:
-    """Rebuild an add body that ``decode_body`` has already accepted, without checking it again.
-
-    For bytes validated elsewhere (a verifying worker process): it builds the same objects as
-    ``_decode_add`` at about a third of the cost. Never call it on bytes from the network.
-    """
-    new, shared = tuple.__new__, _CHECKED_LABELS
-    items = []
-    for sig_name, hash_value, labels, case_ref, expires in value[0]:
-        key = tuple(labels)
-        if key not in shared and len(shared) < 10_000:
-            shared[key] = key
-        label_key = shared.get(key, key)
-        items.append(new(HashItem, (sig_name, hash_value, label_key, case_ref, expires)))
-    return AddBody(tuple(items))
-
-
 # Bulk imports repeat the same few label lists; remembering the ones already checked keeps
 # validation of a 10,000-item entry close to the cost of reading it, and sharing one tuple per
 # list keeps a replica of millions of hashes from holding millions of identical tuples.
 _CHECKED_LABELS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_CHECKED_LABELS_LIMIT = 10_000
 
 
 def _decode_labels(index: int, labels: Any) -> tuple[str, ...]:
@@ -225,7 +209,7 @@ def _decode_labels(index: int, labels: Any) -> tuple[str, ...]:
             )
     if list(key) != sorted(set(key)):
         raise InvalidValueError(f"{field} must be sorted and unique", field="labels")
-    if len(_CHECKED_LABELS) < 10_000:
+    if len(_CHECKED_LABELS) < _CHECKED_LABELS_LIMIT:
         return _CHECKED_LABELS.setdefault(key, key)
     return key
 

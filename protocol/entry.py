@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol import PROTOCOL_VERSION, schema, wire
-from protocol.body import Body, Kind, add_body_unchecked, decode_body, parse_kind
+from protocol.body import Body, Kind, decode_body, parse_kind
 from protocol.errors import (
     BodyMismatchError,
     InvalidValueError,
@@ -145,24 +145,6 @@ def decode_entry(raw: bytes) -> Entry:
     if hashlib.sha256(body_bytes).digest() != header.body_digest:
         raise BodyMismatchError("entry body does not match the digest in its signed header")
     body = decode_body(header.kind, wire.decode(body_bytes, max_size=MAX_ENTRY_SIZE, what="body"))
-    return Entry(entry_id(header_bytes), header, header_bytes, signature, body, raw)
-
-
-def unchecked_entry(raw: bytes) -> Entry:
-    """Rebuild an entry from bytes that ``decode_entry`` has already accepted, checking nothing.
-
-    A node verifies large batches in a worker process and rebuilds the accepted entries here,
-    where decoding again would cost twice what verifying did. The result equals
-    ``decode_entry(raw)``; on any other bytes it is meaningless. Never call it on bytes that
-    have not passed ``decode_entry``.
-    """
-    header_bytes, signature, body_bytes = wire.decode_unchecked(raw)
-    header = decode_header(header_bytes)
-    body: Body | None = None
-    if body_bytes is not None:
-        value = wire.decode_unchecked(body_bytes)
-        kind = header.kind
-        body = add_body_unchecked(value) if kind is Kind.ADD else decode_body(kind, value)
     return Entry(entry_id(header_bytes), header, header_bytes, signature, body, raw)
 
 

@@ -44,11 +44,6 @@ def encode(value: Value) -> bytes:
     return _pack(value)
 
 
-def encode_known(value: Value) -> bytes:
-    """Encode a value built only from already-validated fields (skips the model walk)."""
-    return _pack(value)
-
-
 def _pack(value: Value) -> bytes:
     try:
         out: bytes = _PACKER.pack(value)
@@ -101,8 +96,3 @@ def decode(data: bytes, *, max_size: int, what: str = "object") -> Any:
     if _pack(value) != data:
         raise NonCanonicalError(f"{what} is valid msgpack but not in canonical form")
     return value
-
-
-def decode_unchecked(data: bytes) -> Any:
-    """Decode msgpack that ``decode`` has already accepted, without the canonical-form check."""
-    return msgpack.unpackb(data)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from protocol import wire
 from protocol.body import MAX_ITEMS, AddBody, Body, HashItem, Kind
-from protocol.entry import MAX_ENTRY_SIZE, decode_entry, entry_id, sign_entry, unchecked_entry
+from protocol.entry import MAX_ENTRY_SIZE, decode_entry, entry_id, sign_entry
 from protocol.errors import (
     BadSignatureError,
     BodyMismatchError,
@@ -184,15 +184,3 @@ def test_a_full_add_of_ten_thousand_items_is_accepted() -> None:
 def test_entry_id_is_the_hash_of_the_signed_header() -> None:
     entry = decode_entry(make(AddBody((pdq_item(3),))))
     assert entry.id == entry_id(entry.header_bytes)
-
-
-@given(bodies, st.integers(1, 2**40))
-def test_unchecked_rebuild_equals_the_checked_decode(body: Body, seq: int) -> None:
-    raw = make(body, seq)
-    assert unchecked_entry(raw) == decode_entry(raw)
-
-
-def test_unchecked_rebuild_of_an_erased_entry_has_no_body() -> None:
-    erased = decode_entry(make(AddBody((pdq_item(1),)))).without_body()
-    assert unchecked_entry(erased.raw) == erased
-    assert unchecked_entry(erased.raw).erased
