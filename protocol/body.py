@@ -161,7 +161,8 @@ def _decode_add(value: Any) -> AddBody:
         sig_name, hash_value, labels, case_ref, expires = raw
         spec = signal_types.get(sig_name) if type(sig_name) is str else None
         if spec is None:
-            spec = signal_type(sig_name, f"items[{index}].signal_type")
+            field = f"items[{index}].signal_type"
+            spec = signal_type(schema.of_type(sig_name, str, field), field)
         if type(hash_value) is not bytes or len(hash_value) != spec.size:
             spec.check(hash_value, f"items[{index}].value")
         if labels:
@@ -177,6 +178,7 @@ def _decode_add(value: Any) -> AddBody:
         if case_ref is not None and (
             type(case_ref) is not bytes or not 0 < len(case_ref) <= MAX_CASE_REF
         ):
+            schema.of_type(case_ref, bytes, f"items[{index}].case_ref")
             raise InvalidValueError(
                 f"items[{index}].case_ref must be 1 to {MAX_CASE_REF} bytes", field="case_ref"
             )
@@ -201,7 +203,8 @@ def _decode_labels(index: int, labels: Any) -> tuple[str, ...]:
     field = f"items[{index}].labels"
     schema.seq_of(labels, field, max_len=MAX_LABELS)
     for label in labels:
-        if type(label) is not str or not LABEL_RE.fullmatch(label):
+        schema.of_type(label, str, field)
+        if not LABEL_RE.fullmatch(label):
             raise InvalidValueError(
                 f"{field}: {str(label)[:80]!r} is not a label (1-{MAX_LABEL_LEN} characters of "
                 "A-Z a-z 0-9 _ . : / -, starting with a letter or digit)",
@@ -248,7 +251,7 @@ def _decode_indexes(target: int, items: Any) -> tuple[int, ...] | None:
 
 def _decode_feedback(value: Any) -> FeedbackBody:
     sig_name, hash_value, verdict, entry_id, note = schema.array(value, 5, "feedback body")
-    spec = signal_type(sig_name)
+    spec = signal_type(schema.of_type(sig_name, str, "signal_type"))
     spec.check(hash_value)
     code = schema.uint(verdict, "verdict", maximum=255)
     note_code = schema.uint(note, "note", maximum=255)

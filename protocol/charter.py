@@ -245,6 +245,8 @@ def _decode_member(i: int, row: Any) -> Member:
     if not schema.text(name, f"members[{i}].name", max_len=MAX_NAME).strip():
         raise InvalidValueError(f"members[{i}].name is empty")
     roles = schema.seq_of(roles, f"members[{i}].roles", min_len=1, max_len=len(ROLES))
+    for role in roles:
+        schema.of_type(role, str, f"members[{i}].roles")
     if any(r not in ROLES for r in roles) or roles != sorted(set(roles)):
         raise InvalidValueError(
             f"members[{i}].roles must be sorted, unique, from {', '.join(ROLES)}"

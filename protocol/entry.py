@@ -162,6 +162,7 @@ def decode_header(header_bytes: bytes) -> Header:
     schema.uint(seq, "seq", minimum=1)
     if seq == 1:
         if prev is not None:
+            schema.of_type(prev, bytes, "prev")
             raise InvalidValueError("the first entry of a feed (seq 1) has no prev", field="prev")
     else:
         schema.fixed_bytes(prev, ID_SIZE, "prev")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from protocol.errors import InvalidValueError
+from protocol.errors import InvalidValueError, MalformedError
 from protocol.identity import parse_hex
 
 
@@ -36,11 +36,14 @@ class SignalType:
         return parse_hex(text, self.size, field, of=self.name)
 
     def check(self, value: object, field: str = "value") -> bytes:
-        """Check a binary value's type and length."""
-        if type(value) is not bytes or len(value) != self.size:
-            size = len(value) if isinstance(value, bytes) else type(value).__name__
+        """Check a decoded value's type (bytes, else ``MalformedError``) and length."""
+        if type(value) is not bytes:
+            raise MalformedError(
+                f"{field} for {self.name} must be bytes, got {type(value).__name__}", field=field
+            )
+        if len(value) != self.size:
             raise InvalidValueError(
-                f"{field} for {self.name} must be {self.size} bytes, got {size}", field=field
+                f"{field} for {self.name} must be {self.size} bytes, got {len(value)}", field=field
             )
         return value
 

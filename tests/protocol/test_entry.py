@@ -139,25 +139,34 @@ def raw_add(items: list[list[object]]) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("item", "match"),
+    ("item", "code", "match"),
     [
-        (["vpdq", pdq_value(1), [], None, None], "unknown items\\[0\\].signal_type 'vpdq'"),
-        (["pdq", b"\x00" * 31, [], None, None], "items\\[0\\].value for pdq must be 32 bytes"),
-        (["md5", b"\x00" * 32, [], None, None], "for md5 must be 16 bytes"),
-        (["pdq", "00" * 32, [], None, None], "must be 32 bytes, got str"),
-        (["pdq", pdq_value(1), ["b", "a"], None, None], "sorted and unique"),
-        (["pdq", pdq_value(1), ["a", "a"], None, None], "sorted and unique"),
-        (["pdq", pdq_value(1), ["bad label"], None, None], "is not a label"),
-        (["pdq", pdq_value(1), [f"l{i:02}" for i in range(17)], None, None], "limit of 16"),
-        (["pdq", pdq_value(1), [], b"", None], "case_ref"),
-        (["pdq", pdq_value(1), [], b"x" * 65, None], "case_ref"),
-        (["pdq", pdq_value(1), [], None, -5], "expires_ms"),
-        (["pdq", pdq_value(1), [], None], "5 elements"),
+        (
+            ["vpdq", pdq_value(1), [], None, None],
+            "invalid_value",
+            r"unknown items\[0\].signal_type",
+        ),
+        ([b"pdq", pdq_value(1), [], None, None], "malformed", r"signal_type must be a string"),
+        (["pdq", b"\x00" * 31, [], None, None], "invalid_value", r"items\[0\].value for pdq must"),
+        (["md5", b"\x00" * 32, [], None, None], "invalid_value", "for md5 must be 16 bytes"),
+        (["pdq", "00" * 32, [], None, None], "malformed", "must be bytes, got str"),
+        (["pdq", pdq_value(1), ["b", "a"], None, None], "invalid_value", "sorted and unique"),
+        (["pdq", pdq_value(1), ["a", "a"], None, None], "invalid_value", "sorted and unique"),
+        (["pdq", pdq_value(1), ["bad label"], None, None], "invalid_value", "is not a label"),
+        (["pdq", pdq_value(1), [b"ncii"], None, None], "malformed", "labels must be a string"),
+        (["pdq", pdq_value(1), [f"l{i:02}" for i in range(17)], None, None], "too_large", "16"),
+        (["pdq", pdq_value(1), [], b"", None], "invalid_value", "case_ref"),
+        (["pdq", pdq_value(1), [], b"x" * 65, None], "invalid_value", "case_ref"),
+        (["pdq", pdq_value(1), [], "case", None], "malformed", "case_ref must be bytes"),
+        (["pdq", pdq_value(1), [], None, -5], "invalid_value", "expires_ms"),
+        (["pdq", pdq_value(1), [], None, True], "malformed", "expires_ms must be an integer"),
+        (["pdq", pdq_value(1), [], None], "malformed", "5 elements"),
     ],
 )
-def test_bad_items_are_rejected_naming_the_field(item: list[object], match: str) -> None:
-    with pytest.raises(ProtocolError, match=match):
+def test_bad_items_are_rejected_naming_the_field(item: list[object], code: str, match: str) -> None:
+    with pytest.raises(ProtocolError, match=match) as caught:
         decode_entry(raw_add([item]))
+    assert caught.value.code == code
 
 
 def test_empty_and_oversized_adds_are_rejected() -> None:
