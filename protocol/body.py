@@ -253,23 +253,22 @@ def _decode_feedback(value: Any) -> FeedbackBody:
     sig_name, hash_value, verdict, entry_id, note = schema.array(value, 5, "feedback body")
     spec = signal_type(schema.of_type(sig_name, str, "signal_type"))
     spec.check(hash_value)
-    code = schema.uint(verdict, "verdict", maximum=255)
-    note_code = schema.uint(note, "note", maximum=255)
+    # Field by field in layout order, so a body with several faults reports the first.
     try:
-        return FeedbackBody(
-            spec.name,
-            hash_value,
-            Verdict(code),
-            schema.opt_fixed_bytes(entry_id, ENTRY_ID_SIZE, "entry_id"),
-            FeedbackNote(note_code),
-        )
-    except ValueError as exc:
-        raise InvalidValueError(f"feedback: {exc}") from None
+        verdict_ = Verdict(schema.uint(verdict, "verdict"))
+    except ValueError:
+        raise InvalidValueError(f"unknown verdict {verdict}", field="verdict") from None
+    target = schema.opt_fixed_bytes(entry_id, ENTRY_ID_SIZE, "entry_id")
+    try:
+        note_ = FeedbackNote(schema.uint(note, "note"))
+    except ValueError:
+        raise InvalidValueError(f"unknown feedback note {note}", field="note") from None
+    return FeedbackBody(spec.name, hash_value, verdict_, target, note_)
 
 
 def parse_kind(code: Any) -> Kind:
-    """The ``Kind`` for a header's kind code."""
-    schema.uint(code, "kind", maximum=255)
+    """The ``Kind`` for a header's kind code (any integer that names no kind: unknown_kind)."""
+    schema.uint(code, "kind")
     try:
         return Kind(code)
     except ValueError:

@@ -131,9 +131,9 @@ def decode_entry(raw: bytes) -> Entry:
         raise MalformedError(f"entry must be bytes, got {type(raw).__name__}")
     outer = wire.decode(raw, max_size=MAX_ENTRY_SIZE, what="entry")
     header_bytes, signature, body_bytes = schema.array(outer, 3, "entry")
-    schema.fixed_bytes(signature, SIGNATURE_SIZE, "signature")
     if type(header_bytes) is not bytes:
         raise MalformedError("entry header must be bin", field="header")
+    schema.fixed_bytes(signature, SIGNATURE_SIZE, "signature")
     header = decode_header(header_bytes)
     verify(header.key, Context.ENTRY, header_bytes, signature)
     if body_bytes is None:
@@ -167,7 +167,6 @@ def decode_header(header_bytes: bytes) -> Header:
     else:
         schema.fixed_bytes(prev, ID_SIZE, "prev")
     schema.uint(timestamp_ms, "timestamp_ms")
+    entry_kind = parse_kind(kind)
     schema.fixed_bytes(body_digest, DIGEST_SIZE, "body_digest")
-    return Header(
-        version, OrgId(author), key, seq, prev, timestamp_ms, parse_kind(kind), body_digest
-    )
+    return Header(version, OrgId(author), key, seq, prev, timestamp_ms, entry_kind, body_digest)

@@ -267,6 +267,21 @@ def verify_request(
     return SignedRequest(params.key, params.created, params.nonce)
 
 
+def request_signature_base(*, method: str, path: str, headers: Mapping[str, str]) -> bytes:
+    """The signature base a signed request's headers cover (for test vectors and debugging).
+
+    Checks only what building the base needs; ``verify_request`` is what accepts a request.
+    """
+    target = _Target.parse(method, path)
+    if isinstance(target, str):
+        raise AuthError(target, field="path")
+    covered = _signature_input(_header(headers, _HEADER_SIGNATURE_INPUT))
+    values = target.values(
+        _header(headers, HEADER_RECIPIENT), _header(headers, _HEADER_CONTENT_DIGEST)
+    )
+    return _signature_base(covered, values)
+
+
 def _header(headers: Mapping[str, str], name: str) -> str:
     # items() rather than a lookup: a multidict yields every copy, a plain dict every spelling.
     wanted = name.lower()

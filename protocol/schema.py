@@ -5,9 +5,10 @@ accepted) and names the field on error. Decoders in ``protocol`` go through thes
 through ``isinstance`` checks of their own.
 
 One rule maps each failure to one error code (docs/protocol.md §6.2): a value of the wrong
-msgpack type, or an array of the wrong fixed length, is ``malformed``; a collection over its
-maximum size is ``too_large``; a value of the right type that breaks a rule (a range, a
-minimum count, a length, a pattern, an order) is ``invalid_value``.
+msgpack type, or an array of the wrong fixed length, is ``malformed``; an array with more
+elements than its maximum is ``too_large``; a value of the right type that breaks a rule (a
+range, a minimum count, the length of a text or bytes, a pattern, an order) is
+``invalid_value``.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def text(value: Any, field: str, *, max_len: int) -> str:
     if type(value) is not str:
         raise MalformedError(f"{field} must be a string, got {type(value).__name__}", field=field)
     if len(value) > max_len:
-        raise TooLargeError(f"{field} is longer than {max_len} characters", field=field)
+        raise InvalidValueError(f"{field} is longer than {max_len} characters", field=field)
     return value
 
 

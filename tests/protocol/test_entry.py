@@ -124,13 +124,19 @@ ONE_ITEM = wire.encode(AddBody((pdq_item(1),)).to_wire())
         ({"author": b"\x00" * 31}, InvalidValueError, "author"),
         ({"ts": -1}, InvalidValueError, "timestamp_ms"),
         ({"kind": True}, MalformedError, "kind must be an integer"),
+        ({"kind": 256}, UnknownKindError, "kind 256"),
+        ({"kind": 2**64 - 1}, UnknownKindError, "unknown entry kind"),
+        ({"version": 2**32}, UnsupportedVersionError, "version"),
+        ({"prev": "x"}, MalformedError, "prev must be bytes"),
+        ({"key": None}, MalformedError, "key must be bytes"),
     ],
 )
 def test_bad_headers_are_rejected_by_name(
     changes: dict[str, object], error: type[Exception], match: str
 ) -> None:
-    with pytest.raises(error, match=match):
+    with pytest.raises(error, match=match) as caught:
         decode_entry(resign(header_fields(ONE_ITEM, **changes), ONE_ITEM))
+    assert type(caught.value) is error
 
 
 def raw_add(items: list[list[object]]) -> bytes:
@@ -193,3 +199,12 @@ def test_a_full_add_of_ten_thousand_items_is_accepted() -> None:
 def test_entry_id_is_the_hash_of_the_signed_header() -> None:
     entry = decode_entry(make(AddBody((pdq_item(3),))))
     assert entry.id == entry_id(entry.header_bytes)
+
+
+def test_several_faults_report_the_first_in_layout_order() -> None:
+    # docs/protocol.md §6: each field completely, in the order the layouts list them.
+    header = header_fields(ONE_ITEM, kind=9, digest=b"short")
+    with pytest.raises(UnknownKindError):
+        decode_entry(resign(header, ONE_ITEM))
+    with pytest.raises(MalformedError, match="header must be bin"):
+        decode_entry(wire.encode(["not bin", b"short signature", None]))
