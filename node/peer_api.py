@@ -50,9 +50,11 @@ def msgpack_response(data: bytes) -> web.Response:
 async def peer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse, with 401, any request not signed by an accepted peer key within the window."""
     body = await read_body(request)
+    node = request.app[NODE]
     try:
         signed = verify_request(
-            recipient=request.app[NODE].key.public_key,
+            recipient=node.key.public_key,
+            earlier_key=lambda key: _earlier_key_of(node, key),
             method=request.method,
             path=request.raw_path,
             headers=request.headers,
@@ -74,6 +76,14 @@ async def peer_auth(request: web.Request, handler: Handler) -> web.StreamRespons
         raise RateLimitedError(f"too many requests from this peer; retry in {wait:.1f} s", wait)
     request["peer"] = str(signed.key)
     return await handler(request)
+
+
+def _earlier_key_of(node: Node, key: PublicKey) -> bool:
+    """Whether ``key`` is one of this node's organisation's keys in the charter (a peer that
+    has not learned of our key rotation yet still addresses us by the old one)."""
+    chain = node.charters.chain
+    member = chain.last_listing(node.org) if chain is not None else None
+    return member is not None and any(k.key == key.raw for k in member.keys)
 
 
 async def heads(request: web.Request) -> web.Response:

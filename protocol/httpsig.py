@@ -23,7 +23,9 @@ Covered components
 
     ``hashbank-recipient`` binds the request to the node it was signed for, so a request one
     member signed for node A is refused by node C (no member can forward or replay another's
-    request to a third node within the freshness window). ``@authority`` would bind the host
+    request to a third node within the freshness window). The verifier may also accept an
+    earlier key of its own organisation there (``earlier_key``), so that peers that have not
+    yet learned of its key rotation still reach it. ``@authority`` would bind the host
     name instead, which breaks behind proxies that rewrite ``Host``; the receiver's node id
     does not change on the way.
 
@@ -231,11 +233,15 @@ def verify_request(
     replay: ReplayCache,
     max_age: int = DEFAULT_MAX_AGE,
     accept_key: Callable[[PublicKey], bool],
+    earlier_key: Callable[[PublicKey], bool] | None = None,
 ) -> SignedRequest:
     """Check a request's ``hb`` signature; raise ``AuthError`` naming the first problem found.
 
     ``recipient`` is the verifying node's own id (its current public key): a request signed
-    for any other node is refused.
+    for any other node is refused. ``earlier_key(k)`` says whether ``k`` is an earlier key of
+    the verifier's own organisation; peers that have not yet learned of a key rotation still
+    address the node by it, and a key belongs to one organisation only, so such a request was
+    meant for this node too. It is asked only when the recipient is not the current key.
     """
     if replay.window_seconds < max_age:
         # A shorter memory than the freshness window would silently allow replays.
@@ -255,7 +261,7 @@ def verify_request(
     _check_time(params.created, now, max_age)
     if not accept_key(params.key):
         raise AuthError(f"key {params.key} is not accepted here", field="keyid")
-    _check_recipient(recipient_header, recipient)
+    _check_recipient(recipient_header, recipient, earlier_key)
     if not hmac.compare_digest(claimed_digest, hashlib.sha256(body).digest()):
         raise AuthError("Content-Digest does not match the body", field="content-digest")
     base = _signature_base(covered, target.values(recipient_header, digest_header))
@@ -389,14 +395,18 @@ def _expect_param(params: Mapping[str, sf.Bare], name: str, expected: str) -> No
         raise AuthError(f"{name} must be {expected!r}, got {value!r}", field=name)
 
 
-def _check_recipient(value: str, recipient: PublicKey) -> None:
+def _check_recipient(
+    value: str, recipient: PublicKey, earlier_key: Callable[[PublicKey], bool] | None
+) -> None:
     field = HEADER_RECIPIENT.lower()
     if _KEY_HEX_RE.fullmatch(value) is None:
         raise AuthError(
             f"{HEADER_RECIPIENT} must be 64 lowercase hex characters, got {value[:80]!r}",
             field=field,
         )
-    if value != str(recipient):
+    if value == str(recipient):
+        return
+    if earlier_key is None or not earlier_key(PublicKey(bytes.fromhex(value))):
         raise AuthError(
             f"request is addressed to node {value}, not to this node ({recipient})", field=field
         )

@@ -472,6 +472,60 @@ def test_a_request_signed_for_another_node_is_refused() -> None:
     assert _verify(headers, recipient=OTHER.public_key).key == KEY.public_key
 
 
+def test_a_request_addressed_to_an_earlier_key_of_the_verifier_is_accepted() -> None:
+    # After a rotation, peers that have not yet seen the new charter use the old node id.
+    asked: list[PublicKey] = []
+
+    def earlier(key: PublicKey) -> bool:
+        asked.append(key)
+        return key == OTHER.public_key
+
+    headers = _sign(recipient=OTHER.public_key)
+    result = verify_request(
+        recipient=RECEIVER,
+        earlier_key=earlier,
+        method=METHOD,
+        path=PATH,
+        headers=headers,
+        body=BODY,
+        now=NOW,
+        replay=ReplayCache(60),
+        accept_key=lambda key: key == KEY.public_key,
+    )
+    assert result.key == KEY.public_key
+    assert asked == [OTHER.public_key]
+    stranger = SigningKey(bytes(range(3, 35))).public_key
+    with pytest.raises(AuthError, match=f"addressed to node {stranger}"):
+        verify_request(
+            recipient=RECEIVER,
+            earlier_key=earlier,
+            method=METHOD,
+            path=PATH,
+            headers=_sign(recipient=stranger),
+            body=BODY,
+            now=NOW,
+            replay=ReplayCache(60),
+            accept_key=lambda key: key == KEY.public_key,
+        )
+
+
+def test_the_current_key_never_asks_about_earlier_keys() -> None:
+    def earlier(key: PublicKey) -> bool:
+        raise AssertionError("asked about an earlier key for a request to the current one")
+
+    verify_request(
+        recipient=RECEIVER,
+        earlier_key=earlier,
+        method=METHOD,
+        path=PATH,
+        headers=_sign(),
+        body=BODY,
+        now=NOW,
+        replay=ReplayCache(60),
+        accept_key=lambda key: key == KEY.public_key,
+    )
+
+
 def test_recipient_rewritten_to_the_verifier_does_not_verify() -> None:
     headers = {**_sign(recipient=OTHER.public_key), "Hashbank-Recipient": str(RECEIVER)}
     with pytest.raises(AuthError, match="does not verify"):
