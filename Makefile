@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/match.py
 
 demo: $(STAMP)
-	$(BIN)/python -m node.demo
+	$(BIN)/python -m node.cli.demo
 
 # Coverage-guided fuzzing of the entry and charter decoders (atheris/libFuzzer) for FUZZ_SECONDS.
 # atheris is installed here, not in the dev extra, so `make test` never pays for it. The corpus

@@ -33,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 import nacl.signing
 
-from node.config import DataDir, PeerConfig, initialise, load_config, load_key, write_config
-from node.migrations import MIGRATIONS, statements
-from node.service import Node
+from node.config import PeerConfig, initialise, load_config, write_config
+from node.datadir import DataDir, load_key
+from node.replica.node import Node
+from node.store.schema import MIGRATIONS, statements
 from protocol.body import AddBody, HashItem
 from protocol.entry import Entry, sign_entry
 from protocol.identity import Context, SigningKey, org_id_for

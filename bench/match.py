@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from node.pdq_index import PdqIndex  # noqa: E402
+from node.matching.pdq_index import PdqIndex  # noqa: E402
 
 faiss: Any
 try:

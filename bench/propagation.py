@@ -28,13 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 
-from node.config import (
-    PeerConfig,
-    initialise,
-    load_config,
-    read_secret,
-    write_config,
-)
+from node.config import PeerConfig, initialise, load_config, write_config
+from node.datadir import read_secret
 
 
 class Proc:

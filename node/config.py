@@ -1,13 +1,4 @@
-"""A node's data directory: configuration, identity key, operator token and secrets.
-
-Layout of ``DATA``::
-
-    config.toml      what the operator may edit (name, role, listen address, peers, limits)
-    identity.key     the node's Ed25519 seed, hex, mode 0600 — never leaves the machine
-    operator.token   bearer token for operator and platform API calls, mode 0600
-    case.secret      key that turns case references into opaque ids before publishing, 0600
-    store.sqlite     the SQLite store (entries and everything derived from them)
-"""
+"""``config.toml``: the settings an operator edits, parsed and checked, and ``init``."""
 
 from __future__ import annotations
 
@@ -18,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from node.datadir import DataDir, new_token, save_key, write_secret
 from node.errors import ConfigError
 from protocol.errors import ProtocolError
 from protocol.identity import SigningKey, org_id_for, parse_hex
@@ -35,7 +27,6 @@ LIMITS = (
     "request_timeout_s",
     "max_connections",
 )
-KEY_PREFIX = "hashbank-ed25519-seed:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,99 +63,6 @@ class Config:
     @property
     def url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
-
-
-@dataclass(frozen=True, slots=True)
-class DataDir:
-    """Paths inside a node's data directory."""
-
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.toml"
-
-    @property
-    def identity(self) -> Path:
-        return self.root / "identity.key"
-
-    @property
-    def token(self) -> Path:
-        return self.root / "operator.token"
-
-    @property
-    def case_secret(self) -> Path:
-        return self.root / "case.secret"
-
-    @property
-    def store(self) -> Path:
-        return self.root / "store.sqlite"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / "node.lock"
-
-    def require(self) -> None:
-        """Refuse clearly when ``root`` is not an initialised data directory."""
-        if not self.identity.exists() or not self.config.exists():
-            raise ConfigError(
-                f"{self.root} is not a hashbank data directory "
-                f"(run: hashbank init --data {self.root} --name ORG)"
-            )
-
-
-def write_secret(path: Path, text: str) -> None:
-    """Create ``path`` readable only by its owner; never overwrite."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def read_secret(path: Path) -> str:
-    """Read a secret file, refusing one others can read (a leaked key is a stolen identity)."""
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    if mode & 0o077:
-        raise ConfigError(f"{path} is readable by other users; run: chmod 600 {path}")
-    return text
-
-
-def load_key(data: DataDir) -> SigningKey:
-    """The node's signing key from ``identity.key``."""
-    return load_key_file(data.identity)
-
-
-def load_key_file(path: Path) -> SigningKey:
-    """A signing key from a key file written by ``init`` or ``key rotate``."""
-    text = read_secret(path)
-    if not text.startswith(KEY_PREFIX):
-        raise ConfigError(f"{path} is not a hashbank identity key")
-    try:
-        return SigningKey(bytes.fromhex(text[len(KEY_PREFIX) :]))
-    except (ValueError, ProtocolError):
-        raise ConfigError(f"{path} holds a malformed key") from None
-
-
-def load_case_secret(data: DataDir) -> bytes:
-    """The secret that turns case references into opaque published ids."""
-    try:
-        return bytes.fromhex(read_secret(data.case_secret))
-    except ValueError:
-        raise ConfigError(f"{data.case_secret} is malformed") from None
-
-
-def save_key(data: DataDir, key: SigningKey) -> None:
-    write_secret(data.identity, KEY_PREFIX + key.seed.hex())
-
-
-def new_token() -> str:
-    """A fresh bearer token (256 bits, URL-safe)."""
-    return secrets.token_urlsafe(32)
 
 
 def load_config(data: DataDir) -> Config:

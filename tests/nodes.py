@@ -16,17 +16,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from node.config import (
-    DataDir,
-    PeerConfig,
-    initialise,
-    load_config,
-    load_key,
-    read_secret,
-    write_config,
-)
-from node.server import listen, make_app
-from node.service import Node
+from node.api.app import listen, make_app
+from node.config import PeerConfig, initialise, load_config, write_config
+from node.datadir import DataDir, load_key, read_secret
+from node.replica.node import Node
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,8 +21,8 @@ from threatexchange.exchanges import fetch_state as state
 from threatexchange.exchanges.signal_exchange_api import SignalExchangeAPIWithSimpleUpdates
 from threatexchange.signal_type.signal_base import SignalType
 
-from node.client import Client, ClientError
-from node.platform_cli import TX_SIGNAL_NAMES
+from node.cli.client import Client, ClientError
+from node.cli.platform import TX_SIGNAL_NAMES
 from node.tx.records import (
     HashbankCheckpoint,
     HashbankCollabConfig,

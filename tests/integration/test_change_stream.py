@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from node.sse import SETTINGS_KEY
+from node.api.stream import SETTINGS_KEY
 from tests.nodes import RunningNode, make_data, wait_until
 
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from node.config import load_key
+from node.datadir import load_key
 from protocol.body import AddBody
 from protocol.entry import sign_entry
 from tests.builders import pdq_item

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 
-from node.config import read_secret
+from node.datadir import read_secret
 from tests.nodes import NodeProcess, make_data
 
 ROUNDS = 20

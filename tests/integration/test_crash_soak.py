@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from node.config import DataDir
+from node.datadir import DataDir
 from tests.nodes import NodeProcess, connect, make_data, wait_until
 
 ROUNDS = int(os.environ.get("HASHBANK_SOAK_ROUNDS", "50"))

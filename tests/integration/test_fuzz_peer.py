@@ -52,9 +52,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.config import DataDir, PeerConfig, load_config, load_key, read_secret, write_config
-from node.service import Node
-from node.transport import MSGPACK
+from node.config import PeerConfig, load_config, write_config
+from node.datadir import DataDir, load_key, read_secret
+from node.federation.client import MSGPACK
+from node.replica.node import Node
 from protocol import wire
 from protocol.body import AddBody, HashItem
 from protocol.charter import CharterBody, Member, MemberKey, draft

@@ -34,8 +34,11 @@ import pytest
 import schemathesis
 from aiohttp import web
 
-from node import api, backoff, gossip, sse
-from node.config import PeerConfig, load_config, load_key, write_config
+from node.api import bank as api
+from node.api import stream as sse
+from node.config import PeerConfig, load_config, write_config
+from node.datadir import load_key
+from node.federation import backoff, gossip
 from protocol.body import Verdict
 from protocol.charter import CharterBody, Member, MemberKey, Takedown, draft
 from protocol.identity import OrgId

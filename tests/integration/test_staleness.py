@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from node.config import PeerConfig, load_config, load_key, write_config
+from node.config import PeerConfig, load_config, write_config
+from node.datadir import load_key
 from protocol import wire
 from protocol.identity import SigningKey
 from protocol.sync import Head, encode_entries, encode_heads

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from node.hashing import hash_file
+from node.hashing.pdq import hash_file
 from node.tx.records import HashbankCheckpoint
 from protocol.body import HashItem
 from protocol.entry import Entry
@@ -187,7 +187,7 @@ async def test_a_checkpoint_from_another_node_fails_loudly(
 
 def test_node_imports_without_threatexchange() -> None:
     blocker = "import sys; sys.modules['threatexchange'] = None\n"
-    code = blocker + "import node.cli, node.api, node.server, node.sse, node.platform_cli\n"
+    code = blocker + "import node.cli, node.api.app, node.api.stream, node.cli.platform\n"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
     )

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from node.config import Config, DataDir, load_config, parse_config, render_config
+from node.config import Config, load_config, parse_config, render_config
+from node.datadir import DataDir
 from node.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,193 @@
+"""``hashbank charter …``: make, sign, apply and show charter versions; ``hashbank key rotate``.
+
+``init`` and ``sign`` work offline on draft files; ``propose``, ``apply`` and ``show`` talk to
+the operator's own node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from node.cli.charter_files import (
+    checked_draft,
+    find_member,
+    genesis_from_file,
+    member_from,
+    parse_time,
+    read_draft,
+    summary,
+    takedown,
+    write_draft,
+)
+from node.cli.client import Client
+from node.clock import now_ms
+from node.datadir import DataDir, load_key
+from node.errors import ConfigError
+from node.replica import keys
+from protocol.charter import CharterBody, Member, MemberKey, decode_charter
+from protocol.identity import PublicKey
+
+
+def cmd_charter(args: argparse.Namespace) -> int:
+    handlers = {
+        "init": _init,
+        "propose": _propose,
+        "sign": _sign,
+        "apply": _apply,
+        "show": _show,
+    }
+    return handlers[args.charter_command](args)
+
+
+def _init(args: argparse.Namespace) -> int:
+    charter = genesis_from_file(Path(args.members), now_ms())
+    write_draft(Path(args.out), charter)
+    print(
+        f"wrote charter version 1 draft to {args.out} (unsigned; stewards: hashbank charter "
+        f"sign --data DIR {args.out})"
+    )
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    charter = read_draft(path).signed_by(load_key(DataDir(Path(args.data))))
+    write_draft(path, charter)
+    print(f"signed version {charter.number}; {len(charter.signatures)} signature(s) on it")
+    return 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    charter = read_draft(Path(args.file))
+    client = Client.for_data(DataDir(Path(args.data)), args.url)
+    result = client.post("/v1/charter", {"charter": base64.b64encode(charter.encode()).decode()})
+    print(json.dumps(result))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    if args.file:
+        print(json.dumps(summary(read_draft(Path(args.file))), indent=2))
+        return 0
+    client = Client.for_data(DataDir(Path(args.data)), args.url)
+    print(json.dumps(client.get("/v1/charter"), indent=2))
+    return 0
+
+
+def _propose(args: argparse.Namespace) -> int:
+    client = Client.for_data(DataDir(Path(args.data)), args.url)
+    current = client.get("/v1/charter")
+    if not current.get("raw"):
+        raise ConfigError("this node has no charter yet; start with: hashbank charter init")
+    latest = decode_charter(base64.b64decode(current["raw"]))
+    heads = {bytes.fromhex(m["org_id"]): m.get("head_seq", 0) for m in current["members"]}
+    body = _edited(latest.body, args, heads)
+    body = replace(
+        body,
+        number=latest.number + 1,
+        prev=latest.id,
+        effective_ms=parse_time(args.effective, now_ms()),
+    )
+    write_draft(Path(args.out), checked_draft(body))
+    print(
+        f"wrote version {body.number} draft to {args.out}; it needs {latest.body.threshold} "
+        f"signature(s) from version {latest.number}'s stewards"
+    )
+    return 0
+
+
+def _edited(body: CharterBody, args: argparse.Namespace, heads: dict[bytes, int]) -> CharterBody:
+    members = {m.org_id: m for m in body.members}
+    takedowns = list(body.takedowns)
+    for name, node_id, roles in args.add or []:
+        new = member_from(name, node_id, roles.split(","))
+        members[new.org_id] = new
+    for ref, roles in args.set_roles or []:
+        m = find_member(body, ref)
+        members[m.org_id] = replace(
+            m, roles=member_from(m.name, m.keys[0].key.hex(), roles.split(",")).roles
+        )
+    for ref, new_key, *rest in args.rotate or []:
+        m = find_member(body, ref)
+        first = int(rest[0]) if rest else heads.get(m.org_id, 0) + 1
+        members[m.org_id] = _rotated(m, new_key, first)
+    for ref in args.remove or []:
+        m = find_member(body, ref)
+        members.pop(m.org_id, None)
+        # Close the feed at the seq we know: later entries, however they are dated, are void.
+        takedowns.append(takedown(m.org_id, heads.get(m.org_id, 0) + 1, None))
+    for ref, first, *until in args.takedown or []:
+        m = find_member(body, ref)
+        takedowns.append(takedown(m.org_id, int(first), int(until[0]) if until else None))
+    return replace(
+        body,
+        members=tuple(sorted(members.values(), key=lambda m: m.org_id)),
+        takedowns=tuple(sorted(set(takedowns), key=lambda t: (t.org_id, t.from_seq))),
+        threshold=args.threshold or body.threshold,
+    )
+
+
+def _rotated(member: Member, new_key: str, first: int) -> Member:
+    key = PublicKey.from_text(new_key)
+    if first <= member.keys[-1].from_seq:
+        raise ConfigError(f"the new key must start after seq {member.keys[-1].from_seq}")
+    return replace(member, keys=(*member.keys, MemberKey(key.raw, first)))
+
+
+def cmd_key(args: argparse.Namespace) -> int:
+    data = DataDir(Path(args.data))
+    data.require()
+    key = keys.start_rotation(data)
+    print(f"new key {key.public_key} written to {data.root}/identity.next.key")
+    print("publishing pauses until a charter version lists it; ask the stewards for:")
+    print(f"  hashbank charter propose --rotate <your org id> {key.public_key} --out next.json")
+    return 0
+
+
+def add_parsers(sub: Any, command: Any) -> None:
+    """Register ``charter …`` and ``key rotate`` with the main parser."""
+    p = sub.add_parser(
+        "charter",
+        help="the network charter: init, propose, sign, apply, show",
+        description="the network charter",
+    )
+    actions = p.add_subparsers(dest="charter_command", required=True, metavar="ACTION")
+
+    def action(name: str, help: str, data: bool = True) -> argparse.ArgumentParser:
+        a: argparse.ArgumentParser = actions.add_parser(name, help=help, description=help)
+        a.set_defaults(fn=cmd_charter)
+        if data:
+            a.add_argument("--data", default=".hashbank", help="node data directory")
+            a.add_argument("--url", help="node URL (default: from the data directory)")
+        return a
+
+    a = action("init", "draft version 1 from a members file", data=False)
+    a.add_argument("--members", required=True, help="members file (TOML)")
+    a.add_argument("--out", required=True, help="draft file to write")
+    a = action("propose", "draft the next version from this node's current one")
+    a.add_argument("--out", required=True, help="draft file to write")
+    a.add_argument("--add", nargs=3, action="append", metavar=("NAME", "NODE_ID", "ROLES"))
+    a.add_argument("--remove", action="append", metavar="MEMBER")
+    a.add_argument("--set-roles", nargs=2, action="append", metavar=("MEMBER", "ROLES"))
+    a.add_argument(
+        "--rotate", nargs="+", action="append", metavar="ARG", help="MEMBER NEW_KEY [FROM_SEQ]"
+    )
+    a.add_argument(
+        "--takedown", nargs="+", action="append", metavar="ARG", help="MEMBER FROM_SEQ [UNTIL_SEQ]"
+    )
+    a.add_argument("--threshold", type=int)
+    a.add_argument("--effective", help="when the version takes effect (ISO 8601; default now)")
+    a = action("sign", "add this node's signature to a draft (offline)")
+    a.add_argument("file")
+    a = action("apply", "publish a draft with enough signatures through this node")
+    a.add_argument("file")
+    a = action("show", "the node's charter and history, or a draft file's content")
+    a.add_argument("file", nargs="?")
+
+    p = command("key", cmd_key, "start a key rotation (writes identity.next.key)")
+    p.add_argument("key_command", choices=["rotate"])

@@ -1,0 +1,75 @@
+"""A small synchronous client of a node's JSON API, for the CLI's thin commands."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from node.config import load_config
+from node.datadir import DataDir, read_secret
+from node.errors import NodeError
+
+
+class ClientError(NodeError):
+    """The node answered with an error, or could not be reached."""
+
+    code = "client_error"
+
+    def __init__(self, message: str, status: int = 0, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        if code:
+            self.code = code
+
+
+class Client:
+    """Calls one node's API with its operator token."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    @classmethod
+    def for_data(cls, data: DataDir, url: str | None = None) -> Client:
+        """A client for the node whose data directory is ``data``."""
+        data.require()
+        config = load_config(data)
+        base = url or config.url
+        if config.host in ("0.0.0.0", "::") and not url:  # noqa: S104 - reading, not binding
+            base = f"http://127.0.0.1:{config.port}"
+        return cls(base, read_secret(data.token))
+
+    def get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        return self._call("GET", path + query, None)
+
+    def post(self, path: str, doc: Any) -> Any:
+        return self._call("POST", path, json.dumps(doc).encode())
+
+    def _call(self, method: str, path: str, body: bytes | None) -> Any:
+        request = urllib.request.Request(  # noqa: S310 - the URL is the operator's own node
+            self.base_url + path,
+            data=body,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise _api_error(exc) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ClientError(f"cannot reach the node at {self.base_url}: {reason}") from None
+
+
+def _api_error(exc: urllib.error.HTTPError) -> ClientError:
+    try:
+        error = json.loads(exc.read())["error"]
+        return ClientError(str(error["message"]), exc.code, str(error["code"]))
+    except (ValueError, KeyError, TypeError):
+        return ClientError(f"the node answered HTTP {exc.code} {exc.reason}", exc.code)

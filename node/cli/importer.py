@@ -1,0 +1,237 @@
+"""``hashbank import``: bulk-load hashes (JSON lines or CSV) or exported signed entries.
+
+Hash files are read twice: once to check every line (so a typo on line 9,000,000 stops the
+import before anything is published) and once to publish. Hashes are signed into entries of up
+to 10,000 items; each chunk carries an idempotency key derived from its content, so an
+interrupted import is resumed by running it again, and running it twice publishes nothing new.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from node.cli.client import Client, ClientError
+from node.errors import BadRequestError
+from protocol.body import MAX_ITEMS
+from protocol.errors import ProtocolError
+from protocol.signals import signal_type
+
+FORMATS = ("auto", "entries", "jsonl", "csv")
+
+
+@dataclass
+class ImportTotals:
+    hashes: int = 0
+    entries_published: int = 0
+    entries_skipped: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "hashes": self.hashes,
+            "entries_published": self.entries_published,
+            "entries_already_imported": self.entries_skipped,
+        }
+
+
+def detect(path: Path, fmt: str) -> str:
+    """The file's format: as given, by suffix for CSV, else from its first line."""
+    if fmt != "auto":
+        return fmt
+    if path.suffix.lower() == ".csv":
+        return "csv"
+    with path.open() as f:
+        for line in f:
+            if line.strip():
+                try:
+                    doc = json.loads(line)
+                except json.JSONDecodeError:
+                    raise BadRequestError(
+                        f"{path}: line 1 is neither JSON nor a .csv file"
+                    ) from None
+                return "entries" if isinstance(doc, dict) and "entry" in doc else "jsonl"
+    raise BadRequestError(f"{path} is empty")
+
+
+def hash_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, API item) for every hash in a JSON-lines or CSV file."""
+    with path.open(newline="") as f:
+        yield from (_csv_rows(f, path) if fmt == "csv" else _jsonl_rows(f, path))
+
+
+def _jsonl_rows(f: TextIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in enumerate(f, 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError:
+            raise BadRequestError(f"{path}:{number}: not valid JSON") from None
+        if not isinstance(doc, dict):
+            raise BadRequestError(f"{path}:{number}: expected a JSON object")
+        for kind, value in hashes_in(doc):
+            yield number, _checked({"signal_type": kind, "value": value}, path, number)
+
+
+def hashes_in(doc: dict[str, Any], notes: TextIO = sys.stderr) -> list[tuple[str, str]]:
+    """(type, hex) pairs in one JSON line: ``{"signal_type", "value"}`` or `hashbank hash` output.
+
+    A `hashbank hash` line gives up to three hashes; an unreliable PDQ hash (quality < 50) and
+    a file that could not be hashed are skipped with a note.
+    """
+    if "signal_type" in doc:
+        return [(str(doc["signal_type"]), str(doc.get("value")))]
+    if doc.get("error"):
+        notes.write(f"skipping {doc.get('file')}: {doc['error']}\n")
+        return []
+    found = []
+    if doc.get("pdq") and doc.get("unreliable"):
+        notes.write(
+            f"note: {doc.get('file')}: PDQ quality {doc.get('quality')} is below 50; "
+            "the PDQ hash is unreliable and not used\n"
+        )
+    elif doc.get("pdq"):
+        found.append(("pdq", str(doc["pdq"])))
+    found += [(kind, str(doc[kind])) for kind in ("md5", "sha256") if doc.get(kind)]
+    return found
+
+
+def _csv_rows(f: TextIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.DictReader(f)
+    if not reader.fieldnames or not {"signal_type", "value"} <= set(reader.fieldnames):
+        raise BadRequestError(
+            f"{path}: the first line must be a header with at least signal_type,value "
+            "(optional: labels, case, expires_ms; labels separated by ';')"
+        )
+    for row in reader:
+        number = reader.line_num
+        item: dict[str, Any] = {"signal_type": row["signal_type"], "value": row["value"]}
+        if row.get("labels"):
+            item["labels"] = [x.strip() for x in row["labels"].split(";") if x.strip()]
+        if row.get("case"):
+            item["case"] = row["case"]
+        if row.get("expires_ms"):
+            if not row["expires_ms"].isdigit():
+                raise BadRequestError(f"{path}:{number}: expires_ms must be an integer")
+            item["expires_ms"] = int(row["expires_ms"])
+        yield number, _checked(item, path, number)
+
+
+def _checked(item: dict[str, Any], path: Path, number: int) -> dict[str, Any]:
+    try:
+        spec = signal_type(item.get("signal_type"))
+        spec.parse(item.get("value"))
+    except ProtocolError as exc:
+        raise BadRequestError(f"{path}:{number}: {exc.message}") from None
+    item["value"] = str(item["value"]).lower()
+    return item
+
+
+def import_hashes(
+    client: Client,
+    path: Path,
+    fmt: str,
+    *,
+    labels: list[str],
+    case: str | None,
+    batch: int = MAX_ITEMS,
+    out: TextIO = sys.stderr,
+) -> ImportTotals:
+    """Check the whole file, then publish it in idempotent chunks with a progress line."""
+    total = sum(1 for _ in hash_rows(path, fmt))
+    totals, started, chunk, lines = ImportTotals(), time.monotonic(), [], []
+    progress = Progress(total, out)
+    for number, item in hash_rows(path, fmt):
+        if labels:
+            item["labels"] = sorted(set(item.get("labels", [])) | set(labels))
+        if case and "case" not in item:
+            item["case"] = case
+        chunk.append(item)
+        lines.append(number)
+        if len(chunk) == batch:
+            _send(client, chunk, lines, totals, path)
+            chunk, lines = [], []
+            progress.show(totals, started)
+    if chunk:
+        _send(client, chunk, lines, totals, path)
+    progress.show(totals, started, final=True)
+    return totals
+
+
+def _send(
+    client: Client, chunk: list[dict[str, Any]], lines: list[int], totals: ImportTotals, path: Path
+) -> None:
+    digest = hashlib.sha256(json.dumps(chunk, sort_keys=True).encode()).hexdigest()
+    try:
+        result = client.post("/v1/hashes", {"items": chunk, "idempotency_key": f"import:{digest}"})
+    except ClientError as exc:
+        raise BadRequestError(_at_line(exc.message, lines, path)) from None
+    totals.hashes += len(chunk)
+    if result.get("duplicate"):
+        totals.entries_skipped += 1
+    else:
+        totals.entries_published += 1
+
+
+def _at_line(message: str, lines: list[int], path: Path) -> str:
+    """Point an ``items[i]`` error at the file's line."""
+    if message.startswith("items[") and "]" in message:
+        index = message[6 : message.index("]")]
+        if index.isdigit() and int(index) < len(lines):
+            return f"{path}:{lines[int(index)]}: {message}"
+    return message
+
+
+class Progress:
+    """A one-line progress report (a bar on a terminal, plain lines otherwise)."""
+
+    def __init__(self, total: int, out: TextIO) -> None:
+        self.total = max(total, 1)
+        self.out = out
+        self.tty = out.isatty()
+
+    def show(self, totals: ImportTotals, started: float, final: bool = False) -> None:
+        done = totals.hashes
+        rate = done / max(time.monotonic() - started, 1e-9)
+        share = done / self.total
+        bar = "#" * int(share * 30)
+        text = (
+            f"[{bar:<30}] {done:,}/{self.total:,} hashes ({share:.0%}), "
+            f"{totals.entries_published} published, {totals.entries_skipped} already "
+            f"there, {rate:,.0f} hashes/s"
+        )
+        if self.tty:
+            self.out.write("\r" + text + ("\n" if final else ""))
+        else:
+            self.out.write(text + "\n")
+        self.out.flush()
+
+
+def entry_chunks(path: Path, size: int = 200) -> Iterator[list[str]]:
+    """Exported signed entries (``{"entry": base64}`` lines) in chunks for ``/v1/entries``."""
+    chunk: list[str] = []
+    with path.open() as stream:
+        for number, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)["entry"]
+                base64.b64decode(entry, validate=True)
+            except (ValueError, KeyError, TypeError):
+                raise BadRequestError(
+                    f'{path}:{number}: not an exported entry ({{"entry": …}})'
+                ) from None
+            chunk.append(entry)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,187 @@
+"""The node-to-node API (``/v1/peer/…``): msgpack bodies, RFC 9421-signed requests.
+
+Only keys the node accepts as peers get past ``peer_auth``; every entry a peer sends is
+verified by the protocol core before it is stored, whoever sent it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from node.api.limits import RateLimiter, read_body
+from node.errors import BadRequestError, RateLimitedError
+from node.federation.client import MSGPACK
+from node.replica.node import Node
+from protocol import wire
+from protocol.errors import AuthError, ProtocolError
+from protocol.feed import decode_fork_proof
+from protocol.httpsig import ReplayCache, verify_request
+from protocol.identity import PublicKey
+from protocol.sync import (
+    MAX_BATCH_BYTES,
+    Head,
+    decode_entries,
+    decode_ranges,
+    encode_entries,
+    encode_heads,
+)
+
+log = logging.getLogger("hashbank.peer")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+NODE: web.AppKey[Node] = web.AppKey("peer_node", Node)
+REPLAY: web.AppKey[ReplayCache] = web.AppKey("replay", ReplayCache)
+ACCEPT: web.AppKey[Callable[[PublicKey], bool]] = web.AppKey("accept", Callable)  # type: ignore[arg-type]
+WANT_SYNC: web.AppKey[Callable[[str], None]] = web.AppKey("want_sync", Callable)  # type: ignore[arg-type]
+LIMIT: web.AppKey[RateLimiter] = web.AppKey("peer_limit", RateLimiter)
+MAX_AGE_S = 30
+MAX_PEER_BODY = 2 * MAX_BATCH_BYTES
+
+
+def msgpack_response(data: bytes) -> web.Response:
+    return web.Response(body=data, content_type=MSGPACK)
+
+
+@web.middleware
+async def peer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse, with 401, any request not signed by an accepted peer key within the window."""
+    body = await read_body(request)
+    node = request.app[NODE]
+    try:
+        signed = verify_request(
+            recipient=node.key.public_key,
+            earlier_key=lambda key: _earlier_key_of(node, key),
+            method=request.method,
+            path=request.raw_path,
+            headers=request.headers,
+            body=body,
+            now=int(time.time()),
+            replay=request.app[REPLAY],
+            max_age=MAX_AGE_S,
+            accept_key=request.app[ACCEPT],
+        )
+    except AuthError as exc:
+        log.warning(
+            "refused peer request path=%s peer=%s reason=%r",
+            request.path,
+            request.remote,
+            exc.message,
+        )
+        raise
+    if wait := request.app[LIMIT].check(str(signed.key)):
+        raise RateLimitedError(f"too many requests from this peer; retry in {wait:.1f} s", wait)
+    request["peer"] = str(signed.key)
+    return await handler(request)
+
+
+def _earlier_key_of(node: Node, key: PublicKey) -> bool:
+    """Whether ``key`` is one of this node's organisation's keys in the charter (a peer that
+    has not learned of our key rotation yet still addresses us by the old one)."""
+    chain = node.charters.chain
+    member = chain.last_listing(node.org) if chain is not None else None
+    return member is not None and any(k.key == key.raw for k in member.keys)
+
+
+async def heads(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    rows = [Head(a, h.seq, h.entry_id) for a, h in node.heads.items()]
+    return msgpack_response(encode_heads(rows))
+
+
+async def entries(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    ranges = decode_ranges(await request.read())
+    out: list[bytes] = []
+    size = 0
+    for r in ranges:
+        for raw in await node.store.entry_range(r.author, r.first, r.last):
+            # A partial answer is fine: the puller advances by what it stored and asks again.
+            if out and size + len(raw) > MAX_BATCH_BYTES:
+                return msgpack_response(encode_entries(out))
+            out.append(raw)
+            size += len(raw)
+    return msgpack_response(encode_entries(out))
+
+
+async def push(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    peer = str(request["peer"])
+    report = await node.ingest(decode_entries(await request.read()), source=peer, wait_index=False)
+    if report.held:
+        request.app[WANT_SYNC](peer)
+    rejected = sum(report.rejected.values())
+    return msgpack_response(wire.encode([len(report.stored), report.held, rejected]))
+
+
+async def get_forks(request: web.Request) -> web.Response:
+    rows = await request.app[NODE].store.forks()
+    return msgpack_response(wire.encode([proof for _, proof, _ in rows.values()]))
+
+
+async def post_forks(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    value = wire.decode(await request.read(), max_size=MAX_PEER_BODY, what="fork list")
+    if not isinstance(value, list) or len(value) > 100:
+        raise BadRequestError("fork list must be an array of at most 100 proofs")
+    fresh = 0
+    for data in value:
+        if not isinstance(data, bytes):
+            raise BadRequestError("each fork proof must be bytes")
+        try:
+            proof = decode_fork_proof(data, node.policy)
+        except ProtocolError as exc:
+            log.warning("invalid fork proof from peer=%s: %s", request["peer"], exc.message)
+            continue
+        fresh += await node.record_fork(proof, source=str(request["peer"]))
+    return msgpack_response(wire.encode(fresh))
+
+
+async def get_charters(request: web.Request) -> web.Response:
+    text = request.query.get("after", "0")
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise BadRequestError("after must be a charter version number")
+    return msgpack_response(wire.encode(request.app[NODE].charters.since(int(text))))
+
+
+async def post_charters(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    value = wire.decode(await request.read(), max_size=MAX_PEER_BODY, what="charter list")
+    if not isinstance(value, list) or len(value) > 100:
+        raise BadRequestError("charter list must be an array of at most 100 charters")
+    report = await node.charters.offer(value, source=str(request["peer"]))
+    return msgpack_response(wire.encode(len(report.appended)))
+
+
+async def notify(request: web.Request) -> web.Response:
+    """The peer has entries for us (or dropped some it meant to push): pull from it soon."""
+    request.app[WANT_SYNC](str(request["peer"]))
+    return msgpack_response(wire.encode(None))
+
+
+def make_peer_app(
+    node: Node,
+    accept: Callable[[PublicKey], bool],
+    want_sync: Callable[[str], None],
+    limiter: RateLimiter,
+) -> web.Application:
+    """The ``/v1/peer`` sub-application."""
+    # (aiohttp applies the root application's client_max_size to sub-apps; see gossip.py.)
+    app = web.Application(middlewares=[peer_auth])
+    app[LIMIT] = limiter
+    app[NODE] = node
+    app[REPLAY] = ReplayCache(window_seconds=MAX_AGE_S + 10)
+    app[ACCEPT] = accept
+    app[WANT_SYNC] = want_sync
+    app.router.add_get("/heads", heads)
+    app.router.add_post("/entries", entries)
+    app.router.add_post("/push", push)
+    app.router.add_get("/forks", get_forks)
+    app.router.add_post("/forks", post_forks)
+    app.router.add_post("/notify", notify)
+    app.router.add_get("/charters", get_charters)
+    app.router.add_post("/charters", post_charters)
+    return app
