@@ -8,7 +8,8 @@ bank, and the bank digest lets two replicas compare that with one value.
 
 ``BankState`` is the reference implementation, used by tests and small tools; the node keeps
 the same state incrementally in SQLite using ``item_digest`` / ``BankDigest`` and
-``revoked_indexes`` from here, so the rules exist once.
+``revoked_indexes`` from here (and ``protocol.hazmat.digest_sum``, the sum over a whole add
+entry), so the rules exist once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from protocol import wire
+from protocol import hazmat
 from protocol.body import AddBody, HashItem, RevokeBody
 from protocol.entry import Entry
 
@@ -38,21 +39,8 @@ class ActiveItem:
 def item_digest(signal_type: str, value: bytes, author: bytes, entry_id: bytes, index: int) -> int:
     """The 256-bit integer an active item contributes to the bank digest."""
     # Hot path (once per item stored): the fields are validated, so skip the model walk.
-    encoded = wire.encode_known([signal_type, value, author, entry_id, index])
+    encoded = hazmat.encode_known([signal_type, value, author, entry_id, index])
     return int.from_bytes(hashlib.sha256(encoded).digest(), "big")
-
-
-def digest_sum(entry: Entry) -> int:
-    """The sum of ``item_digest`` over every item of an add entry (what it adds when all live)."""
-    if not isinstance(entry.body, AddBody):
-        return 0
-    author, entry_id, pack = entry.author, entry.id, wire.encode_known
-    sha256, from_bytes = hashlib.sha256, int.from_bytes
-    total = 0
-    for index, item in enumerate(entry.body.items):
-        encoded = pack([item.signal_type, item.value, author, entry_id, index])
-        total += from_bytes(sha256(encoded).digest(), "big")
-    return total % _MOD
 
 
 @dataclass(slots=True)

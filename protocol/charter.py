@@ -182,6 +182,7 @@ def decode_charter(data: bytes) -> Charter:
     """Decode a charter's bytes (canonical, well-formed); signatures are checked by a chain."""
     outer = schema.array(wire.decode(data, max_size=MAX_CHARTER_SIZE, what="charter"), 2, "charter")
     body_bytes = schema.blob(outer[0], "charter body")
+    body = decode_body(body_bytes)
     rows = schema.seq_of(outer[1], "signatures", max_len=MAX_MEMBERS)
     signatures = []
     for i, row in enumerate(rows):
@@ -194,7 +195,7 @@ def decode_charter(data: bytes) -> Charter:
         )
     if [k for k, _ in signatures] != sorted({k for k, _ in signatures}):
         raise InvalidValueError("charter signatures must be sorted by key, one per key")
-    return Charter(decode_body(body_bytes), body_bytes, tuple(signatures))
+    return Charter(body, body_bytes, tuple(signatures))
 
 
 def decode_body(body_bytes: bytes) -> CharterBody:
@@ -245,6 +246,8 @@ def _decode_member(i: int, row: Any) -> Member:
     if not schema.text(name, f"members[{i}].name", max_len=MAX_NAME).strip():
         raise InvalidValueError(f"members[{i}].name is empty")
     roles = schema.seq_of(roles, f"members[{i}].roles", min_len=1, max_len=len(ROLES))
+    for role in roles:
+        schema.of_type(role, str, f"members[{i}].roles")
     if any(r not in ROLES for r in roles) or roles != sorted(set(roles)):
         raise InvalidValueError(
             f"members[{i}].roles must be sorted, unique, from {', '.join(ROLES)}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol import PROTOCOL_VERSION, schema, wire
-from protocol.body import Body, Kind, add_body_unchecked, decode_body, parse_kind
+from protocol.body import Body, Kind, decode_body, parse_kind
 from protocol.errors import (
     BodyMismatchError,
     InvalidValueError,
@@ -131,9 +131,9 @@ def decode_entry(raw: bytes) -> Entry:
         raise MalformedError(f"entry must be bytes, got {type(raw).__name__}")
     outer = wire.decode(raw, max_size=MAX_ENTRY_SIZE, what="entry")
     header_bytes, signature, body_bytes = schema.array(outer, 3, "entry")
-    schema.fixed_bytes(signature, SIGNATURE_SIZE, "signature")
     if type(header_bytes) is not bytes:
         raise MalformedError("entry header must be bin", field="header")
+    schema.fixed_bytes(signature, SIGNATURE_SIZE, "signature")
     header = decode_header(header_bytes)
     verify(header.key, Context.ENTRY, header_bytes, signature)
     if body_bytes is None:
@@ -145,24 +145,6 @@ def decode_entry(raw: bytes) -> Entry:
     if hashlib.sha256(body_bytes).digest() != header.body_digest:
         raise BodyMismatchError("entry body does not match the digest in its signed header")
     body = decode_body(header.kind, wire.decode(body_bytes, max_size=MAX_ENTRY_SIZE, what="body"))
-    return Entry(entry_id(header_bytes), header, header_bytes, signature, body, raw)
-
-
-def unchecked_entry(raw: bytes) -> Entry:
-    """Rebuild an entry from bytes that ``decode_entry`` has already accepted, checking nothing.
-
-    A node verifies large batches in a worker process and rebuilds the accepted entries here,
-    where decoding again would cost twice what verifying did. The result equals
-    ``decode_entry(raw)``; on any other bytes it is meaningless. Never call it on bytes that
-    have not passed ``decode_entry``.
-    """
-    header_bytes, signature, body_bytes = wire.decode_unchecked(raw)
-    header = decode_header(header_bytes)
-    body: Body | None = None
-    if body_bytes is not None:
-        value = wire.decode_unchecked(body_bytes)
-        kind = header.kind
-        body = add_body_unchecked(value) if kind is Kind.ADD else decode_body(kind, value)
     return Entry(entry_id(header_bytes), header, header_bytes, signature, body, raw)
 
 
@@ -180,11 +162,11 @@ def decode_header(header_bytes: bytes) -> Header:
     schema.uint(seq, "seq", minimum=1)
     if seq == 1:
         if prev is not None:
+            schema.of_type(prev, bytes, "prev")
             raise InvalidValueError("the first entry of a feed (seq 1) has no prev", field="prev")
     else:
         schema.fixed_bytes(prev, ID_SIZE, "prev")
     schema.uint(timestamp_ms, "timestamp_ms")
+    entry_kind = parse_kind(kind)
     schema.fixed_bytes(body_digest, DIGEST_SIZE, "body_digest")
-    return Header(
-        version, OrgId(author), key, seq, prev, timestamp_ms, parse_kind(kind), body_digest
-    )
+    return Header(version, OrgId(author), key, seq, prev, timestamp_ms, entry_kind, body_digest)

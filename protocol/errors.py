@@ -1,16 +1,24 @@
 """The protocol's one exception hierarchy.
 
 Every error carries a stable machine-readable ``code`` (used verbatim in HTTP error bodies and
-rejection counters) and a message that names what was wrong and with which input.
+rejection counters), a ``status_hint`` (the HTTP status a server should answer with when the
+error is about a request it received) and a message that names what was wrong and with which
+input. docs/protocol.md §6.2 lists every code.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from protocol.charter import CharterForkProof
 
 
 class ProtocolError(Exception):
     """Base of every error the protocol core raises about its input."""
 
     code = "protocol_error"
+    # Input the sender got wrong: 400 unless a subclass knows better (like h11's hint).
     status_hint = 400
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
@@ -20,13 +28,13 @@ class ProtocolError(Exception):
 
 
 class MalformedError(ProtocolError):
-    """Bytes that are not a well-formed object of the expected shape."""
+    """Bytes that are not a well-formed object of the expected shape (or a field's type)."""
 
     code = "malformed"
 
 
 class NonCanonicalError(MalformedError):
-    """Well-formed msgpack that is not the one canonical encoding of its value."""
+    """Well-formed msgpack of allowed types that is not the one canonical encoding."""
 
     code = "non_canonical"
 
@@ -51,7 +59,7 @@ class UnknownKindError(ProtocolError):
 
 
 class InvalidValueError(ProtocolError):
-    """A field whose value breaks a rule (bad signal type, wrong length, bad label...)."""
+    """A field of the right type whose value breaks a rule (bad signal type, wrong length...)."""
 
     code = "invalid_value"
 
@@ -80,16 +88,12 @@ class BrokenChainError(ProtocolError):
     code = "broken_chain"
 
 
-class DuplicateEntryError(ProtocolError):
-    """An entry already held; harmless, reported so callers can count it."""
-
-    code = "duplicate"
-
-
 class ForkError(ProtocolError):
     """Two different, validly signed entries at the same author and seq."""
 
     code = "fork"
+    # Not the sender's mistake as such (it may only relay the fork), but a conflict.
+    status_hint = 409
 
     def __init__(self, message: str, proof: object) -> None:
         super().__init__(message)
@@ -107,6 +111,17 @@ class CharterError(ProtocolError):
     """A charter version that breaks the charter chain rules."""
 
     code = "charter_invalid"
+
+
+class CharterForkError(CharterError):
+    """Two different, validly signed charter versions with the same number."""
+
+    code = "charter_fork"
+    status_hint = 409
+
+    def __init__(self, message: str, proof: CharterForkProof) -> None:
+        super().__init__(message)
+        self.proof = proof
 
 
 class AuthError(ProtocolError):

@@ -1,49 +1,58 @@
 """HTTP Message Signatures (RFC 9421) with Ed25519 for node-to-node requests, sans-I/O.
 
-Every request one node sends another carries three headers::
+Every request one node sends another carries four headers::
 
+    Hashbank-Recipient: <the receiving node's id: its public key, 64 lowercase hex>
     Content-Digest: sha-256=:<base64 of SHA-256(body)>:
-    Signature-Input: hb=("@method" "@path" "@query" "content-digest");created=1700000000;\
-keyid="<64 hex>";alg="ed25519";nonce="<random>";tag="hashbank"
+    Signature-Input: hb=("@method" "@path" "@query" "hashbank-recipient" "content-digest")\
+;created=1700000000;keyid="<64 hex>";alg="ed25519";nonce="<random>";tag="hashbank"
     Signature: hb=:<base64 of the 64-byte Ed25519 signature>:
 
 The functions here take plain data (method, the raw request-target path, a header mapping, the
-body bytes, the current unix time) and never do I/O; the node layer calls them from aiohttp.
+body bytes, the current unix time, the nodes' keys) and never do I/O; the node layer calls them
+from aiohttp. Structured-field parsing and serialising (RFC 8941) is
+``protocol.structured_fields``; signing and verifying the base is ``protocol.identity``.
 
 Covered components
-    Always exactly ``"@method" "@path" "@query" "content-digest"``, in that order. ``@query`` is
-    covered even when the request has no query string: RFC 9421 §2.2.7 gives it the value ``?``
-    then, so one fixed list serves every request and a signed ``/x`` can never be replayed as
-    ``/x?anything``. (``/x`` and ``/x?`` sign identically, as the RFC intends.) ``path`` is the
-    origin-form request-target exactly as sent on the wire, percent-encoding intact (aiohttp's
-    ``request.raw_path``); it is split at the first ``?``. ``@authority`` is deliberately not
-    covered: nodes sit behind proxies that rewrite ``Host``, and the peer is identified by its
-    key, not by a host name.
+    Always exactly ``COVERED_COMPONENTS``, in that order. ``@query`` is covered even when the
+    request has no query string: RFC 9421 §2.2.7 gives it the value ``?`` then, so one fixed
+    list serves every request and a signed ``/x`` can never be replayed as ``/x?anything``.
+    (``/x`` and ``/x?`` sign identically, as the RFC intends.) ``path`` is the origin-form
+    request-target exactly as sent on the wire, percent-encoding intact (aiohttp's
+    ``request.raw_path``); it is split at the first ``?``.
+
+    ``hashbank-recipient`` binds the request to the node it was signed for, so a request one
+    member signed for node A is refused by node C (no member can forward or replay another's
+    request to a third node within the freshness window). The verifier may also accept an
+    earlier key of its own organisation there (``earlier_key``), so that peers that have not
+    yet learned of its key rotation still reach it. ``@authority`` would bind the host
+    name instead, which breaks behind proxies that rewrite ``Host``; the receiver's node id
+    does not change on the way.
 
 Signature parameters
     ``created`` (unix seconds), ``keyid`` (the sender's public key, 64 lowercase hex), ``alg``
-    (``"ed25519"``), ``nonce`` (by default 16 random bytes, base64url) and ``tag``
-    (``"hashbank"``), all required; no other parameter is accepted. The label is ``hb``; other
-    labels in the same headers are parsed and ignored, as RFC 9421 allows several signatures.
+    (``"ed25519"``), ``nonce`` (16-128 characters of ``A-Z a-z 0-9 _ . ~ + / = -``; by default
+    16 random bytes, base64url) and ``tag`` (``"hashbank"``), all required, in any order; no
+    other parameter is accepted. The label is ``hb``; other labels in the same headers are
+    parsed and ignored, as RFC 9421 allows several signatures.
 
 Domain separation
-    RFC 9421's ``ed25519`` signs the signature base itself, with no prefix, so this module signs
-    with PyNaCl directly rather than through ``SigningKey.sign`` (which prepends a context).
-    The key is still shared with every other hashbank signature, and the message spaces stay
-    disjoint: every hashbank context starts with ``hashbank/`` (first byte ``h``), while every
-    signature base starts with a quoted component identifier, and ``sign_request`` always puts
-    ``"@method"`` first, so its bases start with the byte ``"``. ``_sign_base`` refuses any other
-    first byte, so no message signed here can verify as an entry, charter or request-context
-    signature, nor the other way round.
+    RFC 9421's ``ed25519`` signs the signature base itself, with no prefix; that is
+    ``identity.sign_raw``, which accepts only messages starting with the byte ``"``. Every
+    signature base starts with a quoted component identifier, while every hashbank context
+    starts with ``hashbank/``, so no message signed here can verify as an entry, charter or
+    request-context signature, nor the other way round.
 
 Strictness
     Verification is deliberately narrower than RFC 9421 permits, because only hashbank nodes
     speak to each other: the component list and parameter set must be exactly the ones above;
-    each of the three headers must appear once; values must be printable ASCII of at most
+    each of the four headers must appear once; values must be printable ASCII of at most
     ``MAX_HEADER_LENGTH`` characters; structured fields are parsed per RFC 8941 but duplicate
-    keys and non-canonical base64 are rejected; ``Content-Digest`` must hold ``sha-256`` only.
-    The ``@signature-params`` line is rebuilt from the parsed ``Signature-Input`` (RFC 9421
-    §3.2), so the signer's parameter order is kept.
+    keys and non-canonical base64 are rejected; ``Content-Digest`` must hold ``sha-256`` only;
+    ``keyid`` and ``Hashbank-Recipient`` are compared as exact lowercase hex. The
+    ``@signature-params`` line is the RFC 8941 serialisation of the parsed ``Signature-Input``
+    member (RFC 9421 §2.3), so the signer's parameter order is kept while optional whitespace
+    inside the inner list is not.
 
 Freshness and replay
     ``created`` must lie in ``[now - max_age, now + MAX_CLOCK_SKEW]``. The ``(key, nonce)`` pair is
@@ -54,8 +63,6 @@ Freshness and replay
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import heapq
 import hmac
@@ -63,19 +70,15 @@ import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
-from typing import NoReturn, TypeAlias
 
-import nacl.exceptions
-import nacl.signing
-
-from protocol.errors import AuthError, InvalidValueError
-from protocol.identity import SIGNATURE_SIZE, PublicKey, SigningKey
+from protocol import structured_fields as sf
+from protocol.errors import AuthError, BadSignatureError, InvalidValueError, MalformedError
+from protocol.identity import SIGNATURE_SIZE, PublicKey, SigningKey, sign_raw, verify_raw
 
 LABEL = "hb"
 ALG = "ed25519"
 TAG = "hashbank"
-COVERED_COMPONENTS = ("@method", "@path", "@query", "content-digest")
+COVERED_COMPONENTS = ("@method", "@path", "@query", "hashbank-recipient", "content-digest")
 REQUIRED_PARAMS = frozenset({"created", "keyid", "alg", "nonce", "tag"})
 DIGEST_ALGORITHM = "sha-256"
 
@@ -85,243 +88,20 @@ MAX_CLOCK_SKEW = 5
 MAX_HEADER_LENGTH = 4096
 MAX_PATH_LENGTH = 8192
 
+HEADER_RECIPIENT = "Hashbank-Recipient"
 _HEADER_CONTENT_DIGEST = "Content-Digest"
 _HEADER_SIGNATURE_INPUT = "Signature-Input"
 _HEADER_SIGNATURE = "Signature"
 
-_KEYID_RE = re.compile(r"[0-9a-f]{64}")
+_KEY_HEX_RE = re.compile(r"[0-9a-f]{64}")
 # Wide enough for other RFC 9421 implementations' nonces, long enough to carry real entropy,
 # short enough that a full replay cache stays a few tens of megabytes.
-_NONCE_RE = re.compile(r"[A-Za-z0-9_.~+/=-]{16,128}")
+NONCE_PATTERN = r"[A-Za-z0-9_.~+/=-]{16,128}"
+_NONCE_RE = re.compile(NONCE_PATTERN)
 _METHOD_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
 # Visible ASCII without '#': no space or control byte can reach a signature-base line.
 _PATH_RE = re.compile(r"/[!-\"$-~]*")
 _FIELD_VALUE_RE = re.compile(r"[\t -~]*")
-
-
-# --- RFC 8941 structured fields -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    """An RFC 8941 token (as opposed to a string)."""
-
-    value: str
-
-
-_Bare: TypeAlias = bool | int | Decimal | str | _Token | bytes
-_Params: TypeAlias = tuple[tuple[str, _Bare], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Item:
-    value: _Bare
-    params: _Params = ()
-
-
-@dataclass(frozen=True, slots=True)
-class _InnerList:
-    items: tuple[_Item, ...]
-    params: _Params = ()
-
-
-_Member: TypeAlias = _Item | _InnerList
-
-_KEY_RE = re.compile(r"[a-z*][a-z0-9_.*-]*")
-_DECIMAL_RE = re.compile(r"-?[0-9]{1,12}\.[0-9]{1,3}")
-_INTEGER_RE = re.compile(r"-?[0-9]{1,15}")
-_STRING_RE = re.compile(r'"((?:[ !#-\[\]-~]|\\["\\])*)"')
-_STRING_ESCAPE_RE = re.compile(r"\\(.)")
-_TOKEN_RE = re.compile(r"[A-Za-z*][!#$%&'*+.^_`|~0-9A-Za-z:/-]*")
-_BYTES_RE = re.compile(r":([A-Za-z0-9+/=]*):")
-_BOOLEAN_RE = re.compile(r"\?[01]")
-_STRING_CHARS_RE = re.compile(r"[ -~]*")
-_MAX_INTEGER = 999_999_999_999_999
-_DIGITS = frozenset("0123456789")
-
-
-class _Parser:
-    """A strict RFC 8941 §4.2 parser over one header value."""
-
-    __slots__ = ("_field", "_pos", "_text")
-
-    def __init__(self, text: str, field: str) -> None:
-        self._text = text
-        self._field = field
-        self._pos = 0
-
-    def dictionary(self) -> dict[str, _Member]:
-        """Parse the whole value as a Dictionary."""
-        members: dict[str, _Member] = {}
-        self._skip(" ")
-        while not self._at_end():
-            key = self._key()
-            if key in members:
-                # RFC 8941 lets the last one win; two signatures under one label is an attack
-                # or a bug, so refuse instead of picking one.
-                self._fail(f"duplicate key {key!r}")
-            if self._peek() == "=":
-                self._pos += 1
-                members[key] = self._member()
-            else:
-                members[key] = _Item(True, self._params())
-            self._skip(" \t")
-            if self._at_end():
-                break
-            self._expect(",")
-            self._skip(" \t")
-            if self._at_end():
-                self._fail("trailing comma")
-        return members
-
-    def _member(self) -> _Member:
-        if self._peek() == "(":
-            return self._inner_list()
-        return self._item()
-
-    def _inner_list(self) -> _InnerList:
-        self._expect("(")
-        items: list[_Item] = []
-        while True:
-            self._skip(" ")
-            if self._peek() == ")":
-                self._pos += 1
-                return _InnerList(tuple(items), self._params())
-            items.append(self._item())
-            if self._peek() not in (" ", ")"):
-                self._fail("expected space or ')' in inner list")
-
-    def _item(self) -> _Item:
-        value = self._bare()
-        return _Item(value, self._params())
-
-    def _params(self) -> _Params:
-        params: list[tuple[str, _Bare]] = []
-        while self._peek() == ";":
-            self._pos += 1
-            self._skip(" ")
-            key = self._key()
-            value: _Bare = True
-            if self._peek() == "=":
-                self._pos += 1
-                value = self._bare()
-            if any(key == seen for seen, _ in params):
-                self._fail(f"duplicate parameter {key!r}")
-            params.append((key, value))
-        return tuple(params)
-
-    def _key(self) -> str:
-        return self._match(_KEY_RE, "key").group()
-
-    def _bare(self) -> _Bare:
-        char = self._peek()
-        if char == "-" or char in _DIGITS:
-            return self._number()
-        if char == '"':
-            raw = self._match(_STRING_RE, "string").group(1)
-            return _STRING_ESCAPE_RE.sub(r"\1", raw)
-        if char == ":":
-            return self._bytes()
-        if char == "?":
-            return self._match(_BOOLEAN_RE, "boolean").group() == "?1"
-        return _Token(self._match(_TOKEN_RE, "bare item").group())
-
-    def _number(self) -> int | Decimal:
-        decimal = _DECIMAL_RE.match(self._text, self._pos)
-        if decimal is not None:
-            self._pos = decimal.end()
-            result: int | Decimal = Decimal(decimal.group())
-        else:
-            result = int(self._match(_INTEGER_RE, "number").group())
-        if self._peek() in _DIGITS or self._peek() == ".":
-            self._fail("number too long")
-        return result
-
-    def _bytes(self) -> bytes:
-        text = self._match(_BYTES_RE, "byte sequence").group(1)
-        try:
-            raw = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            self._fail("bad base64 in byte sequence")
-        # One encoding per value: no stray padding bits or missing '=' to vary a signed header.
-        if base64.b64encode(raw).decode("ascii") != text:
-            self._fail("non-canonical base64 in byte sequence")
-        return raw
-
-    def _match(self, pattern: re.Pattern[str], what: str) -> re.Match[str]:
-        match = pattern.match(self._text, self._pos)
-        if match is None:
-            self._fail(f"expected {what}")
-        self._pos = match.end()
-        return match
-
-    def _peek(self) -> str:
-        return self._text[self._pos : self._pos + 1]
-
-    def _at_end(self) -> bool:
-        return self._pos >= len(self._text)
-
-    def _skip(self, chars: str) -> None:
-        while not self._at_end() and self._text[self._pos] in chars:
-            self._pos += 1
-
-    def _expect(self, char: str) -> None:
-        if self._peek() != char:
-            self._fail(f"expected {char!r}")
-        self._pos += 1
-
-    def _fail(self, what: str) -> NoReturn:
-        raise AuthError(
-            f"{self._field} header is not a valid structured field: {what} at offset {self._pos}",
-            field=self._field.lower(),
-        )
-
-
-def _serialize_bare(value: _Bare) -> str:
-    if isinstance(value, bool):
-        return "?1" if value else "?0"
-    if isinstance(value, int):
-        if abs(value) > _MAX_INTEGER:
-            raise ValueError(f"integer {value} out of structured-field range")
-        return str(value)
-    if isinstance(value, Decimal):
-        text = format(value.quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN), "f")
-        text = text.rstrip("0")
-        return text + "0" if text.endswith(".") else text
-    if isinstance(value, str):
-        if _STRING_CHARS_RE.fullmatch(value) is None:
-            raise ValueError(f"string {value!r} is not printable ASCII")
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, _Token):
-        return value.value
-    return ":" + base64.b64encode(value).decode("ascii") + ":"
-
-
-def _serialize_params(params: _Params) -> str:
-    return "".join(
-        f";{key}" if value is True else f";{key}={_serialize_bare(value)}" for key, value in params
-    )
-
-
-def _serialize_item(item: _Item) -> str:
-    return _serialize_bare(item.value) + _serialize_params(item.params)
-
-
-def _serialize_inner_list(inner: _InnerList) -> str:
-    items = " ".join(_serialize_item(item) for item in inner.items)
-    return f"({items}){_serialize_params(inner.params)}"
-
-
-def _serialize_member(member: _Member) -> str:
-    if isinstance(member, _InnerList):
-        return "=" + _serialize_inner_list(member)
-    if member.value is True:
-        return _serialize_params(member.params)
-    return "=" + _serialize_item(member)
-
-
-def _serialize_dictionary(members: Mapping[str, _Member]) -> str:
-    return ", ".join(key + _serialize_member(member) for key, member in members.items())
 
 
 # --- Signature base -------------------------------------------------------------------------
@@ -330,18 +110,18 @@ def _serialize_dictionary(members: Mapping[str, _Member]) -> str:
 def content_digest(body: bytes) -> str:
     """The RFC 9530 ``Content-Digest`` value of ``body``: ``sha-256=:<base64>:``."""
     digest = hashlib.sha256(body).digest()
-    return _serialize_dictionary({DIGEST_ALGORITHM: _Item(digest)})
+    return sf.serialize_dictionary({DIGEST_ALGORITHM: sf.Item(digest)})
 
 
 def signature_base(
     components: Sequence[tuple[str, str]], params: Sequence[tuple[str, int | str]]
 ) -> bytes:
     """The RFC 9421 §2.5 signature base for ``(identifier, value)`` pairs and parameters."""
-    covered = _InnerList(tuple(_Item(name) for name, _ in components), tuple(params))
+    covered = sf.InnerList(tuple(sf.Item(name) for name, _ in components), tuple(params))
     return _signature_base(covered, [value for _, value in components])
 
 
-def _signature_base(covered: _InnerList, values: Sequence[str]) -> bytes:
+def _signature_base(covered: sf.InnerList, values: Sequence[str]) -> bytes:
     if len(values) != len(covered.items):
         raise ValueError("one value is needed per covered component")
     lines = []
@@ -349,24 +129,9 @@ def _signature_base(covered: _InnerList, values: Sequence[str]) -> bytes:
         # A newline in a value would let it forge further base lines.
         if _FIELD_VALUE_RE.fullmatch(value) is None:
             raise ValueError(f"component value {value[:80]!r} is not printable ASCII")
-        lines.append(f"{_serialize_item(item)}: {value}")
-    lines.append(f'"@signature-params": {_serialize_inner_list(covered)}')
+        lines.append(f"{sf.serialize_item(item)}: {value}")
+    lines.append(f'"@signature-params": {sf.serialize_inner_list(covered)}')
     return "\n".join(lines).encode("ascii")
-
-
-def _sign_base(key: SigningKey, base: bytes) -> bytes:
-    # Hashbank contexts start with b"hashbank/"; a base starting with '"' cannot collide.
-    if base[:1] != b'"':
-        raise ValueError("an RFC 9421 signature base starts with a quoted component identifier")
-    signature: bytes = nacl.signing.SigningKey(key.seed).sign(base).signature
-    return signature
-
-
-def _verify_base(key: PublicKey, base: bytes, signature: bytes) -> None:
-    try:
-        nacl.signing.VerifyKey(key.raw).verify(base, signature)
-    except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError) as exc:
-        raise AuthError(f"signature does not verify with key {key}", field="signature") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,26 +152,33 @@ class _Target:
         bare, _, query = path.partition("?")
         return cls(method, bare, "?" + query)
 
-    def values(self, digest_header: str) -> list[str]:
+    def values(self, recipient: str, digest_header: str) -> list[str]:
         """Component values in ``COVERED_COMPONENTS`` order."""
-        return [self.method, self.path, self.query, digest_header]
+        return [self.method, self.path, self.query, recipient, digest_header]
 
 
-def _covered(params: _Params) -> _InnerList:
-    return _InnerList(tuple(_Item(name) for name in COVERED_COMPONENTS), params)
+def _covered(params: sf.Params) -> sf.InnerList:
+    return sf.InnerList(tuple(sf.Item(name) for name in COVERED_COMPONENTS), params)
 
 
 # --- Signing --------------------------------------------------------------------------------
 
 
 def sign_request(
-    key: SigningKey, *, method: str, path: str, body: bytes, now: int, nonce: str | None = None
+    key: SigningKey,
+    *,
+    recipient: PublicKey,
+    method: str,
+    path: str,
+    body: bytes,
+    now: int,
+    nonce: str | None = None,
 ) -> dict[str, str]:
-    """The ``Content-Digest``, ``Signature-Input`` and ``Signature`` headers for a request."""
+    """The four signature headers for a request to the node whose id is ``recipient``."""
     target = _Target.parse(method, path)
     if isinstance(target, str):
         raise InvalidValueError(f"cannot sign request: {target}", field="path")
-    if type(now) is not int or not 0 <= now <= _MAX_INTEGER:
+    if type(now) is not int or not 0 <= now <= sf.MAX_INTEGER:
         raise InvalidValueError(f"now must be a non-negative integer, got {now!r}", field="now")
     if nonce is None:
         nonce = secrets.token_urlsafe(16)
@@ -422,11 +194,12 @@ def sign_request(
             ("tag", TAG),
         )
     )
-    signature = _sign_base(key, _signature_base(covered, target.values(digest)))
+    signature = sign_raw(key, _signature_base(covered, target.values(str(recipient), digest)))
     return {
+        HEADER_RECIPIENT: str(recipient),
         _HEADER_CONTENT_DIGEST: digest,
-        _HEADER_SIGNATURE_INPUT: _serialize_dictionary({LABEL: covered}),
-        _HEADER_SIGNATURE: _serialize_dictionary({LABEL: _Item(signature)}),
+        _HEADER_SIGNATURE_INPUT: sf.serialize_dictionary({LABEL: covered}),
+        _HEADER_SIGNATURE: sf.serialize_dictionary({LABEL: sf.Item(signature)}),
     }
 
 
@@ -451,6 +224,7 @@ class _SignatureParams:
 
 def verify_request(
     *,
+    recipient: PublicKey,
     method: str,
     path: str,
     headers: Mapping[str, str],
@@ -459,8 +233,16 @@ def verify_request(
     replay: ReplayCache,
     max_age: int = DEFAULT_MAX_AGE,
     accept_key: Callable[[PublicKey], bool],
+    earlier_key: Callable[[PublicKey], bool] | None = None,
 ) -> SignedRequest:
-    """Check a request's ``hb`` signature; raise ``AuthError`` naming the first problem found."""
+    """Check a request's ``hb`` signature; raise ``AuthError`` naming the first problem found.
+
+    ``recipient`` is the verifying node's own id (its current public key): a request signed
+    for any other node is refused. ``earlier_key(k)`` says whether ``k`` is an earlier key of
+    the verifier's own organisation; peers that have not yet learned of a key rotation still
+    address the node by it, and a key belongs to one organisation only, so such a request was
+    meant for this node too. It is asked only when the recipient is not the current key.
+    """
     if replay.window_seconds < max_age:
         # A shorter memory than the freshness window would silently allow replays.
         raise ValueError(
@@ -469,6 +251,7 @@ def verify_request(
     target = _Target.parse(method, path)
     if isinstance(target, str):
         raise AuthError(target, field="path")
+    recipient_header = _header(headers, HEADER_RECIPIENT)
     digest_header = _header(headers, _HEADER_CONTENT_DIGEST)
     covered = _signature_input(_header(headers, _HEADER_SIGNATURE_INPUT))
     signature = _signature(_header(headers, _HEADER_SIGNATURE))
@@ -478,11 +261,31 @@ def verify_request(
     _check_time(params.created, now, max_age)
     if not accept_key(params.key):
         raise AuthError(f"key {params.key} is not accepted here", field="keyid")
+    _check_recipient(recipient_header, recipient, earlier_key)
     if not hmac.compare_digest(claimed_digest, hashlib.sha256(body).digest()):
         raise AuthError("Content-Digest does not match the body", field="content-digest")
-    _verify_base(params.key, _signature_base(covered, target.values(digest_header)), signature)
+    base = _signature_base(covered, target.values(recipient_header, digest_header))
+    try:
+        verify_raw(params.key, base, signature)
+    except BadSignatureError as exc:
+        raise AuthError(exc.message, field="signature") from exc
     replay.check_and_remember(params.key.raw, params.nonce, params.created, now)
     return SignedRequest(params.key, params.created, params.nonce)
+
+
+def request_signature_base(*, method: str, path: str, headers: Mapping[str, str]) -> bytes:
+    """The signature base a signed request's headers cover (for test vectors and debugging).
+
+    Checks only what building the base needs; ``verify_request`` is what accepts a request.
+    """
+    target = _Target.parse(method, path)
+    if isinstance(target, str):
+        raise AuthError(target, field="path")
+    covered = _signature_input(_header(headers, _HEADER_SIGNATURE_INPUT))
+    values = target.values(
+        _header(headers, HEADER_RECIPIENT), _header(headers, _HEADER_CONTENT_DIGEST)
+    )
+    return _signature_base(covered, values)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
@@ -503,17 +306,25 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return value.strip(" \t")
 
 
-def _labelled(value: str, field: str) -> _Member:
-    members = _Parser(value, field).dictionary()
-    member = members.get(LABEL)
+def _dictionary(value: str, field: str) -> dict[str, sf.Member]:
+    try:
+        return sf.parse_dictionary(value)
+    except MalformedError as exc:
+        raise AuthError(
+            f"{field} header is not a valid structured field: {exc.message}", field=field.lower()
+        ) from None
+
+
+def _labelled(value: str, field: str) -> sf.Member:
+    member = _dictionary(value, field).get(LABEL)
     if member is None:
         raise AuthError(f"{field} header has no {LABEL!r} signature", field=field.lower())
     return member
 
 
-def _signature_input(value: str) -> _InnerList:
+def _signature_input(value: str) -> sf.InnerList:
     member = _labelled(value, _HEADER_SIGNATURE_INPUT)
-    if not isinstance(member, _InnerList):
+    if not isinstance(member, sf.InnerList):
         raise AuthError(
             f"{_HEADER_SIGNATURE_INPUT} {LABEL!r} is not an inner list", field="signature-input"
         )
@@ -522,7 +333,7 @@ def _signature_input(value: str) -> _InnerList:
 
 def _signature(value: str) -> bytes:
     member = _labelled(value, _HEADER_SIGNATURE)
-    if not isinstance(member, _Item) or not isinstance(member.value, bytes) or member.params:
+    if not isinstance(member, sf.Item) or not isinstance(member.value, bytes) or member.params:
         raise AuthError(f"{_HEADER_SIGNATURE} {LABEL!r} is not a byte sequence", field="signature")
     if len(member.value) != SIGNATURE_SIZE:
         raise AuthError(
@@ -532,7 +343,7 @@ def _signature(value: str) -> bytes:
 
 
 def _parse_content_digest(value: str) -> bytes:
-    members = _Parser(value, _HEADER_CONTENT_DIGEST).dictionary()
+    members = _dictionary(value, _HEADER_CONTENT_DIGEST)
     if list(members) != [DIGEST_ALGORITHM]:
         raise AuthError(
             f"Content-Digest must hold exactly {DIGEST_ALGORITHM}, got {sorted(members)}",
@@ -540,7 +351,7 @@ def _parse_content_digest(value: str) -> bytes:
         )
     member = members[DIGEST_ALGORITHM]
     if (
-        not isinstance(member, _Item)
+        not isinstance(member, sf.Item)
         or not isinstance(member.value, bytes)
         or member.params
         or len(member.value) != hashlib.sha256().digest_size
@@ -549,10 +360,10 @@ def _parse_content_digest(value: str) -> bytes:
     return member.value
 
 
-def _check_covered(covered: _InnerList) -> _SignatureParams:
+def _check_covered(covered: sf.InnerList) -> _SignatureParams:
     names = tuple(item.value for item in covered.items)
     if names != COVERED_COMPONENTS or any(item.params for item in covered.items):
-        shown = " ".join(_serialize_item(item) for item in covered.items)
+        shown = " ".join(sf.serialize_item(item) for item in covered.items)
         raise AuthError(
             f"covered components must be exactly {COVERED_COMPONENTS}, got ({shown})",
             field="signature-input",
@@ -570,7 +381,7 @@ def _check_covered(covered: _InnerList) -> _SignatureParams:
     if type(created) is not int or created < 0:
         raise AuthError(f"created must be a non-negative integer, got {created!r}", field="created")
     keyid = params["keyid"]
-    if not isinstance(keyid, str) or _KEYID_RE.fullmatch(keyid) is None:
+    if not isinstance(keyid, str) or _KEY_HEX_RE.fullmatch(keyid) is None:
         raise AuthError(f"keyid must be 64 lowercase hex characters, got {keyid!r}", field="keyid")
     nonce = params["nonce"]
     if not isinstance(nonce, str) or _NONCE_RE.fullmatch(nonce) is None:
@@ -578,10 +389,27 @@ def _check_covered(covered: _InnerList) -> _SignatureParams:
     return _SignatureParams(created, PublicKey(bytes.fromhex(keyid)), nonce)
 
 
-def _expect_param(params: Mapping[str, _Bare], name: str, expected: str) -> None:
+def _expect_param(params: Mapping[str, sf.Bare], name: str, expected: str) -> None:
     value = params[name]
     if not isinstance(value, str) or value != expected:
         raise AuthError(f"{name} must be {expected!r}, got {value!r}", field=name)
+
+
+def _check_recipient(
+    value: str, recipient: PublicKey, earlier_key: Callable[[PublicKey], bool] | None
+) -> None:
+    field = HEADER_RECIPIENT.lower()
+    if _KEY_HEX_RE.fullmatch(value) is None:
+        raise AuthError(
+            f"{HEADER_RECIPIENT} must be 64 lowercase hex characters, got {value[:80]!r}",
+            field=field,
+        )
+    if value == str(recipient):
+        return
+    if earlier_key is None or not earlier_key(PublicKey(bytes.fromhex(value))):
+        raise AuthError(
+            f"request is addressed to node {value}, not to this node ({recipient})", field=field
+        )
 
 
 def _check_time(created: int, now: int, max_age: int) -> None:

@@ -7,7 +7,12 @@ there is no second name for a key that a threshold count or a lookup could get w
 
 Every signature is made over ``context || message``, where the context is a fixed byte string
 per object type. An entry signature therefore never verifies as a charter signature or a
-request signature, whatever the message bytes.
+request signature, whatever the message bytes. The one exception is ``sign_raw`` /
+``verify_raw``, for RFC 9421 signature bases, which the RFC signs without a prefix: a base
+always starts with the byte ``"`` and every context with ``h``, so the two message spaces stay
+disjoint, and these two functions refuse any other first byte.
+
+Every call into PyNaCl is in this module.
 """
 
 from __future__ import annotations
@@ -97,18 +102,15 @@ class SigningKey:
 _VERIFY_KEYS: dict[bytes, nacl.signing.VerifyKey] = {}
 _VERIFY_CACHE_LIMIT = 4096
 
+RAW_FIRST_BYTE = b'"'
+"""The first byte of every message ``sign_raw`` and ``verify_raw`` accept (an RFC 9421 base)."""
+
 
 def verify(key: bytes, context: Context, message: bytes, signature: bytes) -> None:
     """Raise ``BadSignatureError`` unless ``signature`` by ``key`` covers ``context || message``."""
     verifier = _VERIFY_KEYS.get(key)
     if verifier is None:
-        try:
-            verifier = nacl.signing.VerifyKey(key)
-        except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
-            raise BadSignatureError(f"key {key.hex()} is not a valid Ed25519 key") from exc
-        if len(_VERIFY_KEYS) >= _VERIFY_CACHE_LIMIT:
-            _VERIFY_KEYS.clear()
-        _VERIFY_KEYS[key] = verifier
+        verifier = _verifier(key)
     if len(signature) != SIGNATURE_SIZE:
         raise BadSignatureError(f"signature must be {SIGNATURE_SIZE} bytes, got {len(signature)}")
     try:
@@ -119,18 +121,67 @@ def verify(key: bytes, context: Context, message: bytes, signature: bytes) -> No
         ) from exc
 
 
+def sign_raw(key: SigningKey, base: bytes) -> bytes:
+    """Sign an RFC 9421 signature base as it is, with no context (RFC 9421 §3.3.6 ``ed25519``).
+
+    For ``protocol.httpsig`` only. ``base`` must start with ``"`` (every base starts with a
+    quoted component identifier); anything else raises ``ValueError``, so no message signed
+    here can verify as a context signature (those start with ``hashbank/``).
+    """
+    _check_raw(base)
+    signature: bytes = key._key.sign(base).signature
+    return signature
+
+
+def verify_raw(key: PublicKey, base: bytes, signature: bytes) -> None:
+    """Raise ``BadSignatureError`` unless ``signature`` by ``key`` covers the RFC 9421 ``base``.
+
+    The counterpart of ``sign_raw``, with the same rule on ``base``'s first byte.
+    """
+    _check_raw(base)
+    verifier = _VERIFY_KEYS.get(key.raw)
+    if verifier is None:
+        verifier = _verifier(key.raw)
+    if len(signature) != SIGNATURE_SIZE:
+        raise BadSignatureError(f"signature must be {SIGNATURE_SIZE} bytes, got {len(signature)}")
+    try:
+        verifier.verify(base, signature)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError) as exc:
+        raise BadSignatureError(f"signature does not verify with key {key}") from exc
+
+
+def _check_raw(base: bytes) -> None:
+    if base[:1] != RAW_FIRST_BYTE:
+        raise ValueError("an RFC 9421 signature base starts with a quoted component identifier")
+
+
+def _verifier(key: bytes) -> nacl.signing.VerifyKey:
+    try:
+        verifier = nacl.signing.VerifyKey(key)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+        raise BadSignatureError(f"key {key.hex()} is not a valid Ed25519 key") from exc
+    if len(_VERIFY_KEYS) >= _VERIFY_CACHE_LIMIT:
+        _VERIFY_KEYS.clear()
+    _VERIFY_KEYS[key] = verifier
+    return verifier
+
+
 def org_id_for(first_key: PublicKey) -> OrgId:
     """The org id of an organisation whose first key is ``first_key``."""
     return OrgId(hashlib.sha256(ORG_ID_CONTEXT + first_key.raw).digest())
 
 
-def parse_hex(text: object, size: int, field: str) -> bytes:
-    """Parse ``size`` bytes written as lowercase or uppercase hex, naming ``field`` on error."""
+def parse_hex(text: object, size: int, field: str, *, of: str = "") -> bytes:
+    """Parse ``size`` bytes written as lowercase or uppercase hex, naming ``field`` on error.
+
+    ``of`` says what the value is (``"pdq"``) when the field name alone does not.
+    """
+    name = f"{field} for {of}" if of else field
     if not isinstance(text, str):
-        raise InvalidValueError(f"{field} must be a hex string", field=field)
+        raise InvalidValueError(f"{name} must be a hex string", field=field)
     if len(text) != 2 * size:
         raise InvalidValueError(
-            f"{field} must be {2 * size} hex characters, got {len(text)}: {text[:80]!r}",
+            f"{name} must be {2 * size} hex characters, got {len(text)}: {text[:80]!r}",
             field=field,
         )
     try:

@@ -23,7 +23,7 @@ from protocol.charter import (
     check_successor,
 )
 from protocol.entry import Header
-from protocol.errors import CharterError, UnauthorizedError
+from protocol.errors import CharterError, CharterForkError, UnauthorizedError
 
 # Which roles may author each kind of entry.
 ROLES_FOR_KIND = {
@@ -38,16 +38,6 @@ class Offer(enum.Enum):
 
     APPENDED = "appended"
     KNOWN = "known"
-
-
-class CharterForkError(CharterError):
-    """Two different, validly signed versions with the same number."""
-
-    code = "charter_fork"
-
-    def __init__(self, proof: CharterForkProof) -> None:
-        super().__init__(f"charter fork at version {proof.first.number}")
-        self.proof = proof
 
 
 @dataclass
@@ -81,7 +71,8 @@ class CharterChain:
             if held.id == charter.id:
                 return Offer.KNOWN
             self._check_rival(charter)
-            raise CharterForkError(CharterForkProof(*sorted((held, charter), key=lambda c: c.id)))
+            proof = CharterForkProof(*sorted((held, charter), key=lambda c: c.id))
+            raise CharterForkError(f"charter fork at version {number}", proof)
         if number > self.latest.number + 1:
             raise CharterError(
                 f"charter version {number} arrived before version {self.latest.number + 1}"

@@ -3,6 +3,12 @@
 Each reader checks the exact Python type (so ``True`` is not an integer and a float is never
 accepted) and names the field on error. Decoders in ``protocol`` go through these, never
 through ``isinstance`` checks of their own.
+
+One rule maps each failure to one error code (docs/protocol.md §6.2): a value of the wrong
+msgpack type, or an array of the wrong fixed length, is ``malformed``; an array with more
+elements than its maximum is ``too_large``; a value of the right type that breaks a rule (a
+range, a minimum count, the length of a text or bytes, a pattern, an order) is
+``invalid_value``.
 """
 
 from __future__ import annotations
@@ -12,6 +18,20 @@ from typing import Any
 from protocol.errors import InvalidValueError, MalformedError, TooLargeError
 
 UINT64_MAX = 2**64 - 1
+
+
+_TYPE_NAMES = {str: "a string", bytes: "bytes", int: "an integer", list: "an array"}
+
+
+def of_type(value: Any, expected: type, field: str) -> Any:
+    """``value`` if its type is exactly ``expected``; else ``MalformedError`` naming ``field``."""
+    if type(value) is not expected:
+        raise MalformedError(
+            f"{field} must be {_TYPE_NAMES.get(expected, expected.__name__)}, "
+            f"got {type(value).__name__}",
+            field=field,
+        )
+    return value
 
 
 def array(value: Any, length: int, field: str) -> list[Any]:
@@ -68,7 +88,7 @@ def text(value: Any, field: str, *, max_len: int) -> str:
     if type(value) is not str:
         raise MalformedError(f"{field} must be a string, got {type(value).__name__}", field=field)
     if len(value) > max_len:
-        raise TooLargeError(f"{field} is longer than {max_len} characters", field=field)
+        raise InvalidValueError(f"{field} is longer than {max_len} characters", field=field)
     return value
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from protocol.errors import InvalidValueError
+from protocol.errors import InvalidValueError, MalformedError
+from protocol.identity import parse_hex
 
 
 class Comparison(enum.Enum):
@@ -32,28 +33,17 @@ class SignalType:
 
     def parse(self, text: object, field: str = "value") -> bytes:
         """Parse the text form (hex, either case) of a value, naming ``field`` on error."""
-        if not isinstance(text, str):
-            raise InvalidValueError(f"{field} must be a hex string for {self.name}", field=field)
-        if len(text) != 2 * self.size:
-            raise InvalidValueError(
-                f"{field} for {self.name} must be {2 * self.size} hex characters, "
-                f"got {len(text)}: {text[:80]!r}",
-                field=field,
-            )
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError:
-            raw = b""
-        if len(raw) != self.size:
-            raise InvalidValueError(f"{field} is not hex: {text[:80]!r}", field=field)
-        return raw
+        return parse_hex(text, self.size, field, of=self.name)
 
     def check(self, value: object, field: str = "value") -> bytes:
-        """Check a binary value's type and length."""
-        if type(value) is not bytes or len(value) != self.size:
-            size = len(value) if isinstance(value, bytes) else type(value).__name__
+        """Check a decoded value's type (bytes, else ``MalformedError``) and length."""
+        if type(value) is not bytes:
+            raise MalformedError(
+                f"{field} for {self.name} must be bytes, got {type(value).__name__}", field=field
+            )
+        if len(value) != self.size:
             raise InvalidValueError(
-                f"{field} for {self.name} must be {self.size} bytes, got {size}", field=field
+                f"{field} for {self.name} must be {self.size} bytes, got {len(value)}", field=field
             )
         return value
 

@@ -1,6 +1,6 @@
 """Canonical msgpack: the only encoding hashbank signs, stores and forwards.
 
-msgpack has several encodings of one value (the integer 5 has seven); a signature over bytes
+msgpack has several encodings of one value (the integer 5 has nine); a signature over bytes
 is only meaningful if every implementation produces and accepts exactly one of them. The
 canonical form is what ``msgpack.packb(value, use_bin_type=True)`` writes for the restricted
 value space below: the smallest integer form, str for text and bin for bytes, arrays only.
@@ -8,10 +8,13 @@ Decoding re-encodes and refuses anything that is not byte-identical, so there is
 way to write a value that still decodes.
 
 Allowed values: ``None``, ``bool``, ``int`` (−2**63 … 2**64−1), ``bytes``, ``str`` (UTF-8) and
-arrays of those. Maps and extension types are refused here. Floats are refused by the schema
-layer (``protocol.schema``), which checks the exact type of every field it reads; walking the
-value twice would cost the hot path for nothing. Nesting depth is bounded by the C decoder's
-fixed stack, so hostile nesting cannot exhaust Python's.
+arrays of those. Maps and extension types are refused here (``MalformedError``). Floats are
+``MalformedError`` too, wherever they appear, but found without a walk on the hot path: a
+float32 (or a timestamp extension, which decodes to a float) never re-encodes to its own
+bytes, so it is looked for only once the canonical check has failed; a float64 does
+re-encode identically and is refused by the schema layer (``protocol.schema``), which checks
+the exact type of every field it reads. Nesting depth is bounded by the C decoder's fixed
+stack, so hostile nesting cannot exhaust Python's.
 """
 
 from __future__ import annotations
@@ -41,11 +44,6 @@ _PACKER = msgpack.Packer(use_bin_type=True, autoreset=True)
 def encode(value: Value) -> bytes:
     """Encode ``value`` in canonical msgpack, refusing values outside the allowed model."""
     _check_model(value)
-    return _pack(value)
-
-
-def encode_known(value: Value) -> bytes:
-    """Encode a value built only from already-validated fields (skips the model walk)."""
     return _pack(value)
 
 
@@ -99,10 +97,18 @@ def decode(data: bytes, *, max_size: int, what: str = "object") -> Any:
         raise MalformedError(f"{what} is not valid msgpack: {exc}") from exc
     # Re-encoding a decoded value needs no model check: maps and extensions never decode.
     if _pack(value) != data:
+        if _holds_float(value):  # float32, or a timestamp: not a wire type, not a re-encoding
+            raise MalformedError(f"{what} holds a float, which is not allowed on the wire")
         raise NonCanonicalError(f"{what} is valid msgpack but not in canonical form")
     return value
 
 
-def decode_unchecked(data: bytes) -> Any:
-    """Decode msgpack that ``decode`` has already accepted, without the canonical-form check."""
-    return msgpack.unpackb(data)
+def _holds_float(value: object) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            return True
+        if isinstance(item, list):
+            stack.extend(item)
+    return False

@@ -114,7 +114,12 @@ class PeerClient:
 
     async def _call(self, method: str, path: str, body: bytes) -> bytes:
         headers = sign_request(
-            self.key(), method=method, path=path, body=body, now=int(time.time())
+            self.key(),
+            recipient=self.node_id,
+            method=method,
+            path=path,
+            body=body,
+            now=int(time.time()),
         )
         headers["Content-Type"] = MSGPACK
         try:

@@ -53,8 +53,11 @@ def msgpack_response(data: bytes) -> web.Response:
 async def peer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse, with 401, any request not signed by an accepted peer key within the window."""
     body = await read_body(request)
+    node = request.app[NODE]
     try:
         signed = verify_request(
+            recipient=node.key.public_key,
+            earlier_key=node.is_own_key,
             method=request.method,
             path=request.raw_path,
             headers=request.headers,

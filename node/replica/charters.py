@@ -21,10 +21,10 @@ from node.replica.feeds import Feeds
 from node.replica.keys import KeyRing
 from node.store import Store, Transaction
 from protocol.charter import Charter, decode_charter
-from protocol.errors import CharterError, ProtocolError
+from protocol.errors import CharterError, CharterForkError, ProtocolError
 from protocol.feed import KeyPolicy, SelfCertifying
 from protocol.identity import OrgId
-from protocol.membership import CharterChain, CharterForkError, CharterPolicy, Offer
+from protocol.membership import CharterChain, CharterPolicy, Offer
 
 log = logging.getLogger("hashbank.charter")
 

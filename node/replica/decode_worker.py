@@ -25,10 +25,10 @@ from typing import BinaryIO
 import msgpack
 
 from node import __version__
-from protocol.bank import digest_sum
 from protocol.entry import Entry, decode_entry
 from protocol.errors import ProtocolError
 from protocol.feed import check_timestamp
+from protocol.hazmat import digest_sum
 
 LENGTH_BYTES = 4
 # The first frame: [READY, version]. A worker spawned after the package was upgraded under a

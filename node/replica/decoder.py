@@ -4,7 +4,7 @@ Checking a bulk sync's entries (canonical msgpack, signatures, body digests, eve
 summing their items' bank-digest terms is pure-Python work, and one GIL serialises it with the
 node's planning and SQLite writes: threads cannot overlap them. Worker processes
 (``node.decode_worker``) do it on other cores; the node then rebuilds the accepted entries
-without checking them again (``protocol.entry.unchecked_entry``, a third of a full decode).
+without checking them again (``protocol.hazmat.unchecked_entry``, a third of a full decode).
 
 Workers start on first use; a batch waits for a free one. When none can work (killed by the
 OS, or unable to start), batches are checked in-process, so workers only ever change speed,
@@ -28,8 +28,9 @@ import msgpack
 from node import __version__
 from node.replica.decode_worker import LENGTH_BYTES, READY, check_one
 from node.replica.errors import WorkerError
-from protocol.entry import Entry, unchecked_entry
+from protocol.entry import Entry
 from protocol.errors import ProtocolError, error_for_code
+from protocol.hazmat import unchecked_entry
 
 log = logging.getLogger("hashbank.decoder")
 

@@ -171,6 +171,13 @@ class Node:
         """Organisation names by org id, from the charter (and our own)."""
         return member_names(self.charters.chain, self.org, self.config.name)
 
+    def is_own_key(self, key: PublicKey) -> bool:
+        """Whether ``key`` is any key of this organisation's in the charter (a peer that has
+        not learned of our key rotation yet still addresses us by the old one)."""
+        chain = self.charters.chain
+        member = chain.last_listing(self.org) if chain is not None else None
+        return member is not None and any(k.key == key.raw for k in member.keys)
+
     async def entry(self, entry_id: bytes) -> StoredEntry | None:
         return await self.store.entry_by_id(entry_id)
 

@@ -96,7 +96,7 @@ def plan_batch(
 
     ``cursors`` gives stored entries their existing cursors (``hashbank rebuild``); entries
     whose id is in ``void`` (a takedown covers them) are kept in the chain with no effect.
-    ``digest_sums`` holds ``protocol.bank.digest_sum`` of adds, where already computed.
+    ``digest_sums`` holds ``protocol.hazmat.digest_sum`` of adds, where already computed.
     """
     sums = digest_sums or {}
     plan = Plan()

@@ -61,7 +61,7 @@ from protocol.body import AddBody, HashItem
 from protocol.charter import CharterBody, Member, MemberKey, draft
 from protocol.entry import sign_entry
 from protocol.httpsig import sign_request
-from protocol.identity import SigningKey, org_id_for
+from protocol.identity import PublicKey, SigningKey, org_id_for
 from protocol.sync import Range, encode_entries, encode_ranges
 from tests.fuzz import hostile
 from tests.fuzz import strategies as hs
@@ -135,6 +135,11 @@ class Peer:
             self._conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=30)
         return self._conn
 
+    @property
+    def recipient(self) -> PublicKey:
+        """The node's id, which every request signed for it names."""
+        return PublicKey.from_text(self.proc.node_id)
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -161,7 +166,12 @@ class Peer:
                 hdrs += auth.items()
             elif key is not None:
                 signed = sign_request(
-                    key, method=method, path=path, body=body, now=int(time.time())
+                    key,
+                    recipient=self.recipient,
+                    method=method,
+                    path=path,
+                    body=body,
+                    now=int(time.time()),
                 )
                 hdrs += signed.items()
             hdrs += headers
@@ -537,7 +547,12 @@ def test_compressed_and_oversized_bodies_are_refused(unchanged: Peer) -> None:
     inflated = b"\x00" * (64 * 1024 * 1024)
     bomb = gzip.compress(inflated, compresslevel=9)
     signed = sign_request(
-        HOSTILE, method="POST", path="/v1/peer/push", body=inflated, now=int(time.time())
+        HOSTILE,
+        recipient=unchanged.recipient,
+        method="POST",
+        path="/v1/peer/push",
+        body=inflated,
+        now=int(time.time()),
     )
     headers = [*signed.items(), ("Content-Encoding", "gzip")]
     reply = unchanged.send("POST", "/v1/peer/push", bomb, key=None, headers=headers)
@@ -558,39 +573,35 @@ def test_compressed_and_oversized_bodies_are_refused(unchanged: Peer) -> None:
 
 
 @st.composite
-def unauthentic(draw: st.DrawFn) -> tuple[str, str, bytes, dict[str, str] | None]:
-    """A request whose signature cannot be accepted, and the ``auth`` headers it carries."""
+def unauthentic(
+    draw: st.DrawFn, recipient: PublicKey
+) -> tuple[str, str, bytes, dict[str, str] | None]:
+    """A request to ``recipient`` whose signature it cannot accept, and its ``auth`` headers."""
     method, path = draw(endpoints)
     body = draw(st.sampled_from(ENDPOINTS[method, path]) | st.binary(max_size=64))
     now = int(time.time())
-    how = draw(st.integers(0, 7))
+
+    def sign(key: SigningKey, created: int, to: PublicKey = recipient) -> dict[str, str]:
+        return sign_request(key, recipient=to, method=method, path=path, body=body, now=created)
+
+    how = draw(st.integers(0, 8))
     if how == 0:
         return method, path, body, {}
     if how == 1:
-        fields = ("Content-Digest", "Signature-Input", "Signature")
+        fields = ("Content-Digest", "Signature-Input", "Signature", "Hashbank-Recipient")
         printable = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=200)
-        values = draw(st.lists(printable | hs.model_values.map(ascii), min_size=3, max_size=3))
+        values = draw(st.lists(printable | hs.model_values.map(ascii), min_size=4, max_size=4))
         return method, path, body, dict(zip(fields, values, strict=True))
     if how == 2:
-        return (
-            method,
-            path,
-            body,
-            sign_request(STRANGER, method=method, path=path, body=body, now=now),
-        )
-    headers = sign_request(HOSTILE, method=method, path=path, body=body, now=now)
+        return method, path, body, sign(STRANGER, now)
+    headers = sign(HOSTILE, now)
     if how == 3:  # signed for another body
         return method, path, body + b"\x00", headers
     if how == 4:  # signed for another path
         return method, path + "?x=1", body, headers
     if how == 5:  # too old, or too far in the future
         created = now + draw(st.sampled_from((-600, -31, 60, 10**6)))
-        return (
-            method,
-            path,
-            body,
-            sign_request(HOSTILE, method=method, path=path, body=body, now=created),
-        )
+        return method, path, body, sign(HOSTILE, created)
     if how == 6:  # one signature byte changed
         signature = headers["Signature"]
         at = draw(st.integers(4, len(signature) - 6))
@@ -601,13 +612,15 @@ def unauthentic(draw: st.DrawFn) -> tuple[str, str, bytes, dict[str, str] | None
             body,
             {**headers, "Signature": signature[:at] + swapped + signature[at + 1 :]},
         )
-    dropped = draw(st.sampled_from(sorted(headers)))  # one of the three headers missing
+    if how == 7:  # signed, correctly, for another node
+        return method, path, body, sign(HOSTILE, now, STRANGER.public_key)
+    dropped = draw(st.sampled_from(sorted(headers)))  # one of the four headers missing
     return method, path, body, {k: v for k, v in headers.items() if k != dropped}
 
 
 def test_unsigned_and_badly_signed_requests_get_401(unchanged: Peer) -> None:
     @fuzz("bad_signatures")
-    @given(unauthentic())
+    @given(unauthentic(unchanged.recipient))
     def run(case: tuple[str, str, bytes, dict[str, str] | None]) -> None:
         method, path, body, auth = case
         reply = unchanged.send(method, path, body, key=None, auth=auth)
@@ -618,7 +631,12 @@ def test_unsigned_and_badly_signed_requests_get_401(unchanged: Peer) -> None:
     run()
     # A replayed request: accepted once, refused the second time.
     headers = sign_request(
-        HOSTILE, method="GET", path="/v1/peer/heads", body=b"", now=int(time.time())
+        HOSTILE,
+        recipient=unchanged.recipient,
+        method="GET",
+        path="/v1/peer/heads",
+        body=b"",
+        now=int(time.time()),
     )
     assert unchanged.send("GET", "/v1/peer/heads", auth=headers).status == 200
     replayed = unchanged.send("GET", "/v1/peer/heads", auth=headers)

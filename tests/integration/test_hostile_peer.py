@@ -14,7 +14,7 @@ from node.config import PeerConfig, load_config, write_config
 from protocol.body import AddBody
 from protocol.entry import sign_entry
 from protocol.httpsig import sign_request
-from protocol.identity import SigningKey
+from protocol.identity import PublicKey, SigningKey
 from protocol.sync import encode_entries
 from tests.builders import BASE_TS, Author, pdq_item
 from tests.nodes import NodeProcess, make_data, wait_until
@@ -23,15 +23,27 @@ HOSTILE = SigningKey(b"\x42" * 32)
 STRANGER = SigningKey(b"\x43" * 32)
 
 
-@pytest.fixture
-async def target(tmp_path: Path) -> AsyncIterator[NodeProcess]:
-    data = make_data(tmp_path / "target")
+async def start_with_hostile_peer(root: Path) -> NodeProcess:
+    data = make_data(root)
     config = load_config(data)
     # The hostile peer is configured (it is a member gone bad); its URL is dead, which also
     # shows a dead peer does not stop the node serving others.
     peer = PeerConfig("http://127.0.0.1:9", str(HOSTILE.public_key))
     write_config(data, replace(config, peers=(peer,)))
-    node = await NodeProcess.start(data)
+    return await NodeProcess.start(data)
+
+
+@pytest.fixture
+async def target(tmp_path: Path) -> AsyncIterator[NodeProcess]:
+    node = await start_with_hostile_peer(tmp_path / "target")
+    yield node
+    node.terminate()
+
+
+@pytest.fixture
+async def bystander(tmp_path: Path) -> AsyncIterator[NodeProcess]:
+    """A second node that also accepts the hostile peer."""
+    node = await start_with_hostile_peer(tmp_path / "bystander")
     yield node
     node.terminate()
 
@@ -45,9 +57,16 @@ async def signed(
     key: SigningKey = HOSTILE,
     now: int | None = None,
     headers: dict[str, str] | None = None,
+    recipient: NodeProcess | None = None,
 ) -> tuple[int, dict[str, str]]:
+    """Send a request signed by ``key`` for ``recipient`` (default: ``node``) to ``node``."""
     hdrs = headers or sign_request(
-        key, method=method, path=path, body=body, now=now or int(time.time())
+        key,
+        recipient=PublicKey.from_text((recipient or node).node_id),
+        method=method,
+        path=path,
+        body=body,
+        now=now or int(time.time()),
     )
     async with (
         aiohttp.ClientSession() as http,
@@ -96,11 +115,37 @@ async def test_a_replayed_request_is_refused(target: NodeProcess) -> None:
     assert again == 401
 
 
+async def test_a_request_signed_for_another_node_is_refused(
+    target: NodeProcess, bystander: NodeProcess
+) -> None:
+    # Both nodes accept the hostile peer's key, but what it signs for one the other refuses:
+    # a member cannot forward or replay a request meant for one node to a third.
+    body = encode_entries([Author(24).add().raw])
+    refused, headers = await signed(bystander, "POST", "/v1/peer/push", body, recipient=target)
+    assert refused == 401
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(bystander.url + "/v1/peer/push", data=body, headers=headers) as response,
+    ):
+        error = (await response.json())["error"]
+    assert error["code"] == "auth_failed"
+    assert f"addressed to node {target.node_id}" in error["message"]
+    assert (await bystander.status())["entries"] == 0
+    # The very same request is good where it was meant to go (its nonce was never spent).
+    assert (await signed(target, "POST", "/v1/peer/push", body, headers=headers))[0] == 200
+    assert (await target.status())["entries"] == 1
+
+
 async def test_stale_and_body_swapped_requests_are_refused(target: NodeProcess) -> None:
     stale, _ = await signed(target, "GET", "/v1/peer/heads", b"", now=int(time.time()) - 600)
     assert stale == 401
     headers = sign_request(
-        HOSTILE, method="POST", path="/v1/peer/push", body=encode_entries([]), now=int(time.time())
+        HOSTILE,
+        recipient=PublicKey.from_text(target.node_id),
+        method="POST",
+        path="/v1/peer/push",
+        body=encode_entries([]),
+        now=int(time.time()),
     )
     swapped, _ = await signed(
         target, "POST", "/v1/peer/push", encode_entries([Author(23).add().raw]), headers=headers

@@ -13,7 +13,7 @@ import pytest
 
 from node.config import PeerConfig, load_config, write_config
 from protocol.httpsig import sign_request
-from protocol.identity import SigningKey
+from protocol.identity import PublicKey, SigningKey
 from tests.nodes import NodeProcess, make_data
 
 FLOODER = SigningKey(b"\x51" * 32)
@@ -48,7 +48,14 @@ async def strict(tmp_path: Path) -> AsyncIterator[NodeProcess]:
 
 
 async def peer_get(http: aiohttp.ClientSession, node: NodeProcess, key: SigningKey) -> int:
-    headers = sign_request(key, method="GET", path="/v1/peer/heads", body=b"", now=int(time.time()))
+    headers = sign_request(
+        key,
+        recipient=PublicKey.from_text(node.node_id),
+        method="GET",
+        path="/v1/peer/heads",
+        body=b"",
+        now=int(time.time()),
+    )
     async with http.get(node.url + "/v1/peer/heads", headers=headers) as response:
         await response.read()
         return response.status

@@ -3,9 +3,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.bank import BankDigest, BankState, digest_sum, item_digest
+from protocol.bank import BankDigest, BankState, item_digest
 from protocol.body import HashItem
 from protocol.entry import Entry
+from protocol.hazmat import digest_sum
 from tests.builders import BASE_TS, Author, pdq_item, pdq_value
 
 NOW = BASE_TS + 10**9

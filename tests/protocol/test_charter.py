@@ -20,9 +20,9 @@ from protocol.charter import (
     draft,
 )
 from protocol.entry import sign_entry
-from protocol.errors import CharterError, InvalidValueError, UnauthorizedError
+from protocol.errors import CharterError, CharterForkError, InvalidValueError, UnauthorizedError
 from protocol.identity import SigningKey, org_id_for
-from protocol.membership import CharterChain, CharterForkError, CharterPolicy, Offer
+from protocol.membership import CharterChain, CharterPolicy, Offer
 from tests.builders import BASE_TS, pdq_item, pdq_value
 
 

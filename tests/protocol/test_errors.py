@@ -2,8 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-import protocol.membership  # noqa: F401  (its errors join the hierarchy when imported)
-from protocol.errors import ProtocolError, error_for_code
+from protocol.errors import (
+    AuthError,
+    CharterForkError,
+    ForkError,
+    ProtocolError,
+    TooLargeError,
+    UnauthorizedError,
+    error_for_code,
+)
 
 
 def all_errors() -> list[type[ProtocolError]]:
@@ -17,6 +24,22 @@ def all_errors() -> list[type[ProtocolError]]:
 
 def carries_proof(cls: type[ProtocolError]) -> bool:
     return cls.__init__ is not ProtocolError.__init__
+
+
+def test_every_error_carries_a_client_error_status_hint() -> None:
+    for cls in all_errors():
+        assert 400 <= cls.status_hint < 500, cls
+
+
+def test_the_status_hints_that_are_not_400() -> None:
+    hints = {cls: cls.status_hint for cls in all_errors() if cls.status_hint != 400}
+    assert hints == {
+        AuthError: 401,
+        UnauthorizedError: 403,
+        TooLargeError: 413,
+        ForkError: 409,
+        CharterForkError: 409,
+    }
 
 
 def test_every_error_code_is_unique() -> None:

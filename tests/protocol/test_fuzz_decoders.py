@@ -366,7 +366,10 @@ NOW = 1_700_000_000
 METHOD = "POST"
 PATH = "/v1/peer/push?x=1"
 BODY = b"\x90"
-SIGNED = sign_request(KEY, method=METHOD, path=PATH, body=BODY, now=NOW, nonce="n" * 22)
+RECEIVER = SigningKey(bytes(range(1, 33))).public_key
+SIGNED = sign_request(
+    KEY, recipient=RECEIVER, method=METHOD, path=PATH, body=BODY, now=NOW, nonce="n" * 22
+)
 
 # Pieces of RFC 8941 structured fields, to write plausible garbage.
 SF_PIECES = (
@@ -379,6 +382,8 @@ SF_PIECES = (
     '"@path"',
     '"@query"',
     '"content-digest"',
+    '"hashbank-recipient"',
+    str(RECEIVER),
     '"@authority"',
     ";",
     "created=",
@@ -453,13 +458,15 @@ text_ops = st.lists(
     min_size=1,
     max_size=4,
 )
-header_names = st.sampled_from(("Content-Digest", "Signature-Input", "Signature"))
+header_names = st.sampled_from(
+    ("Hashbank-Recipient", "Content-Digest", "Signature-Input", "Signature")
+)
 
 
 @st.composite
 def mutated_headers(draw: st.DrawFn) -> CIMultiDict[str]:
     headers = CIMultiDict(SIGNED)
-    for name in draw(st.lists(header_names, min_size=1, max_size=3, unique=True)):
+    for name in draw(st.lists(header_names, min_size=1, max_size=4, unique=True)):
         how = draw(st.integers(0, 9))
         if how == 0:
             del headers[name]
@@ -479,6 +486,7 @@ def mutated_headers(draw: st.DrawFn) -> CIMultiDict[str]:
 def verify(method: str, path: str, headers: Any, body: bytes = BODY) -> None:
     try:
         result = verify_request(
+            recipient=RECEIVER,
             method=method,
             path=path,
             headers=headers,
@@ -498,6 +506,7 @@ def verify(method: str, path: str, headers: Any, body: bytes = BODY) -> None:
 @given(header_values, header_values, header_values)
 def test_httpsig_garbage_headers(digest: str, signature_input: str, signature: str) -> None:
     headers = {
+        "Hashbank-Recipient": str(RECEIVER),  # right, so that the other three get parsed
         "Content-Digest": digest,
         "Signature-Input": signature_input,
         "Signature": signature,

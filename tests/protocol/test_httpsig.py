@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from protocol import httpsig
+from protocol import structured_fields as sf
 from protocol.errors import AuthError, BadSignatureError, InvalidValueError
 from protocol.httpsig import ReplayCache, SignedRequest, sign_request, verify_request
-from protocol.identity import Context, PublicKey, SigningKey
+from protocol.identity import Context, PublicKey, SigningKey, sign_raw, verify_raw
 
 KEY = SigningKey(bytes(range(32)))
 OTHER = SigningKey(bytes(range(1, 33)))
+RECEIVER = SigningKey(bytes(range(2, 34))).public_key
 NOW = 1_700_000_000
 METHOD = "POST"
 PATH = "/v1/feeds/abc?since=12&limit=100"
@@ -32,8 +34,11 @@ def _sign(
     body: bytes = BODY,
     now: int = NOW,
     nonce: str | None = NONCE,
+    recipient: PublicKey = RECEIVER,
 ) -> dict[str, str]:
-    return sign_request(key, method=method, path=path, body=body, now=now, nonce=nonce)
+    return sign_request(
+        key, recipient=recipient, method=method, path=path, body=body, now=now, nonce=nonce
+    )
 
 
 def _verify(
@@ -46,8 +51,10 @@ def _verify(
     replay: ReplayCache | None = None,
     max_age: int = 30,
     accept_key: Callable[[PublicKey], bool] | None = None,
+    recipient: PublicKey = RECEIVER,
 ) -> SignedRequest:
     return verify_request(
+        recipient=recipient,
         method=method,
         path=path,
         headers=headers,
@@ -122,31 +129,29 @@ def test_rfc9421_b26_signature_base_is_reproduced() -> None:
 
 
 def test_rfc9421_b26_signature_is_reproduced() -> None:
-    signature = httpsig._sign_base(_rfc_key(), RFC_BASE.encode())
+    signature = sign_raw(_rfc_key(), RFC_BASE.encode())
     assert base64.b64encode(signature).decode() == RFC_SIGNATURE_B64
 
 
 def test_rfc9421_b26_headers_are_reproduced() -> None:
-    covered = httpsig._InnerList(
-        tuple(httpsig._Item(name) for name, _ in RFC_COMPONENTS), RFC_PARAMS
-    )
+    covered = sf.InnerList(tuple(sf.Item(name) for name, _ in RFC_COMPONENTS), RFC_PARAMS)
     signature = base64.b64decode(RFC_SIGNATURE_B64)
-    assert httpsig._serialize_dictionary({"sig-b26": covered}) == RFC_SIGNATURE_INPUT
-    assert httpsig._serialize_dictionary({"sig-b26": httpsig._Item(signature)}) == RFC_SIGNATURE
+    assert sf.serialize_dictionary({"sig-b26": covered}) == RFC_SIGNATURE_INPUT
+    assert sf.serialize_dictionary({"sig-b26": sf.Item(signature)}) == RFC_SIGNATURE
 
 
 def test_rfc9421_b26_verifies_from_the_rfc_headers() -> None:
-    covered = httpsig._Parser(RFC_SIGNATURE_INPUT, "Signature-Input").dictionary()["sig-b26"]
-    assert isinstance(covered, httpsig._InnerList)
+    covered = sf.parse_dictionary(RFC_SIGNATURE_INPUT)["sig-b26"]
+    assert isinstance(covered, sf.InnerList)
     base = httpsig._signature_base(covered, [value for _, value in RFC_COMPONENTS])
     assert base == RFC_BASE.encode()
-    signature = httpsig._Parser(RFC_SIGNATURE, "Signature").dictionary()["sig-b26"]
-    assert isinstance(signature, httpsig._Item)
+    signature = sf.parse_dictionary(RFC_SIGNATURE)["sig-b26"]
+    assert isinstance(signature, sf.Item)
     assert isinstance(signature.value, bytes)
     public = PublicKey(_b64url(RFC_JWK_X))
-    httpsig._verify_base(public, base, signature.value)
-    with pytest.raises(AuthError, match="does not verify"):
-        httpsig._verify_base(public, base.replace(b"/foo", b"/bar"), signature.value)
+    verify_raw(public, base, signature.value)
+    with pytest.raises(BadSignatureError, match="does not verify"):
+        verify_raw(public, base.replace(b"/foo", b"/bar"), signature.value)
 
 
 def test_rfc9530_content_digest_example() -> None:
@@ -158,27 +163,34 @@ def test_rfc9530_content_digest_example() -> None:
 
 def test_sign_produces_the_documented_headers() -> None:
     headers = _sign()
-    assert set(headers) == {"Content-Digest", "Signature-Input", "Signature"}
+    assert set(headers) == {"Hashbank-Recipient", "Content-Digest", "Signature-Input", "Signature"}
+    assert headers["Hashbank-Recipient"] == str(RECEIVER)
     assert headers["Content-Digest"] == httpsig.content_digest(BODY)
     assert headers["Signature-Input"] == (
-        'hb=("@method" "@path" "@query" "content-digest")'
+        'hb=("@method" "@path" "@query" "hashbank-recipient" "content-digest")'
         f';created={NOW};keyid="{KEY.public_key}";alg="ed25519";nonce="{NONCE}";tag="hashbank"'
     )
     assert headers["Signature"].startswith("hb=:")
     assert headers["Signature"].endswith(":")
 
 
-def test_signature_base_covers_method_path_query_and_digest() -> None:
-    headers = _sign()
-    covered = httpsig._Parser(headers["Signature-Input"], "Signature-Input").dictionary()["hb"]
-    assert isinstance(covered, httpsig._InnerList)
-    target = httpsig._Target.parse(METHOD, PATH)
+def _base(headers: Mapping[str, str], method: str = METHOD, path: str = PATH) -> bytes:
+    covered = sf.parse_dictionary(headers["Signature-Input"])["hb"]
+    assert isinstance(covered, sf.InnerList)
+    target = httpsig._Target.parse(method, path)
     assert isinstance(target, httpsig._Target)
-    base = httpsig._signature_base(covered, target.values(headers["Content-Digest"]))
-    assert base.decode().split("\n")[:4] == [
+    values = target.values(headers["Hashbank-Recipient"], headers["Content-Digest"])
+    return httpsig._signature_base(covered, values)
+
+
+def test_signature_base_covers_method_path_query_recipient_and_digest() -> None:
+    headers = _sign()
+    base = _base(headers)
+    assert base.decode().split("\n")[:5] == [
         '"@method": POST',
         '"@path": /v1/feeds/abc',
         '"@query": ?since=12&limit=100',
+        f'"hashbank-recipient": {RECEIVER}',
         f'"content-digest": {headers["Content-Digest"]}',
     ]
     assert base.startswith(b'"@method": ')
@@ -238,13 +250,22 @@ def test_parameter_order_of_the_signer_is_respected() -> None:
     target = httpsig._Target.parse(METHOD, PATH)
     assert isinstance(target, httpsig._Target)
     digest = httpsig.content_digest(BODY)
-    signature = httpsig._sign_base(KEY, httpsig._signature_base(covered, target.values(digest)))
+    base = httpsig._signature_base(covered, target.values(str(RECEIVER), digest))
     headers = {
+        "Hashbank-Recipient": str(RECEIVER),
         "Content-Digest": digest,
-        "Signature-Input": httpsig._serialize_dictionary({"hb": covered}),
-        "Signature": httpsig._serialize_dictionary({"hb": httpsig._Item(signature)}),
+        "Signature-Input": sf.serialize_dictionary({"hb": covered}),
+        "Signature": sf.serialize_dictionary({"hb": sf.Item(sign_raw(KEY, base))}),
     }
     assert _verify(headers).nonce == NONCE
+
+
+def test_extra_spaces_inside_the_covered_list_are_not_part_of_the_base() -> None:
+    # The @signature-params line is the serialisation of the parsed list, not the raw text.
+    headers = _sign()
+    spaced = headers["Signature-Input"].replace('" "', '"   "').replace("hb=(", "hb=(  ")
+    assert spaced != headers["Signature-Input"]
+    assert _verify({**headers, "Signature-Input": spaced}).key == KEY.public_key
 
 
 def test_optional_whitespace_around_header_values_is_tolerated() -> None:
@@ -255,26 +276,25 @@ def test_optional_whitespace_around_header_values_is_tolerated() -> None:
 # --- Domain separation ----------------------------------------------------------------------
 
 
-def test_base_never_signed_with_a_hashbank_prefix() -> None:
+def test_base_never_signed_or_verified_with_a_hashbank_prefix() -> None:
     with pytest.raises(ValueError, match="quoted component identifier"):
-        httpsig._sign_base(KEY, Context.ENTRY.value + b"anything")
+        sign_raw(KEY, Context.ENTRY.value + b"anything")
+    entry_signature = KEY.sign(Context.ENTRY, b"anything")
+    with pytest.raises(ValueError, match="quoted component identifier"):
+        verify_raw(KEY.public_key, Context.ENTRY.value + b"anything", entry_signature)
 
 
 def test_http_signature_is_not_a_context_signature_and_vice_versa() -> None:
     headers = _sign()
     signature = base64.b64decode(headers["Signature"][len("hb=:") : -1])
-    covered = httpsig._Parser(headers["Signature-Input"], "Signature-Input").dictionary()["hb"]
-    assert isinstance(covered, httpsig._InnerList)
-    target = httpsig._Target.parse(METHOD, PATH)
-    assert isinstance(target, httpsig._Target)
-    base = httpsig._signature_base(covered, target.values(headers["Content-Digest"]))
+    base = _base(headers)
     for context in Context:
         with pytest.raises(BadSignatureError):
             KEY.public_key.verify(context, base, signature)
     request_signature = KEY.sign(Context.REQUEST, base)
     forged = {
         **headers,
-        "Signature": httpsig._serialize_dictionary({"hb": httpsig._Item(request_signature)}),
+        "Signature": sf.serialize_dictionary({"hb": sf.Item(request_signature)}),
     }
     with pytest.raises(AuthError, match="does not verify"):
         _verify(forged)
@@ -283,7 +303,10 @@ def test_http_signature_is_not_a_context_signature_and_vice_versa() -> None:
 # --- Refusals -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["Content-Digest", "Signature-Input", "Signature"])
+HEADERS = ["Hashbank-Recipient", "Content-Digest", "Signature-Input", "Signature"]
+
+
+@pytest.mark.parametrize("name", HEADERS)
 def test_missing_header(name: str) -> None:
     headers = _sign()
     del headers[name]
@@ -291,7 +314,7 @@ def test_missing_header(name: str) -> None:
         _verify(headers)
 
 
-@pytest.mark.parametrize("name", ["Content-Digest", "Signature-Input", "Signature"])
+@pytest.mark.parametrize("name", HEADERS)
 def test_duplicate_header(name: str) -> None:
     headers = _sign()
     headers[name.lower()] = headers[name]
@@ -370,17 +393,20 @@ def test_garbled_content_digest(value: str, problem: str) -> None:
         _verify({**_sign(), "Content-Digest": value})
 
 
-COVERED = '("@method" "@path" "@query" "content-digest")'
+COVERED = '("@method" "@path" "@query" "hashbank-recipient" "content-digest")'
 
 
 @pytest.mark.parametrize(
     "replacement",
     [
-        '("@method" "@path" "content-digest")',
-        '("@path" "@method" "@query" "content-digest")',
-        '("@method" "@path" "@query" "content-digest" "content-type")',
-        '("@method";req "@path" "@query" "content-digest")',
-        '("@method" "@path" "@query" content-digest)',
+        '("@method" "@path" "@query" "content-digest")',
+        '("@method" "@path" "hashbank-recipient" "content-digest")',
+        '("@path" "@method" "@query" "hashbank-recipient" "content-digest")',
+        '("@method" "@path" "@query" "content-digest" "hashbank-recipient")',
+        '("@method" "@path" "@query" "hashbank-recipient" "content-digest" "content-type")',
+        '("@method";req "@path" "@query" "hashbank-recipient" "content-digest")',
+        '("@method" "@path" "@query" "hashbank-recipient" content-digest)',
+        '("@method" "@path" "@query" "Hashbank-Recipient" "content-digest")',
         "()",
     ],
 )
@@ -437,6 +463,83 @@ def test_created_in_future_is_refused() -> None:
 def test_key_not_accepted() -> None:
     with pytest.raises(AuthError, match=f"key {OTHER.public_key} is not accepted"):
         _verify(_sign(OTHER))
+
+
+def test_a_request_signed_for_another_node_is_refused() -> None:
+    headers = _sign(recipient=OTHER.public_key)
+    with pytest.raises(AuthError, match=f"addressed to node {OTHER.public_key}, not to this node"):
+        _verify(headers)
+    assert _verify(headers, recipient=OTHER.public_key).key == KEY.public_key
+
+
+def test_a_request_addressed_to_an_earlier_key_of_the_verifier_is_accepted() -> None:
+    # After a rotation, peers that have not yet seen the new charter use the old node id.
+    asked: list[PublicKey] = []
+
+    def earlier(key: PublicKey) -> bool:
+        asked.append(key)
+        return key == OTHER.public_key
+
+    headers = _sign(recipient=OTHER.public_key)
+    result = verify_request(
+        recipient=RECEIVER,
+        earlier_key=earlier,
+        method=METHOD,
+        path=PATH,
+        headers=headers,
+        body=BODY,
+        now=NOW,
+        replay=ReplayCache(60),
+        accept_key=lambda key: key == KEY.public_key,
+    )
+    assert result.key == KEY.public_key
+    assert asked == [OTHER.public_key]
+    stranger = SigningKey(bytes(range(3, 35))).public_key
+    with pytest.raises(AuthError, match=f"addressed to node {stranger}"):
+        verify_request(
+            recipient=RECEIVER,
+            earlier_key=earlier,
+            method=METHOD,
+            path=PATH,
+            headers=_sign(recipient=stranger),
+            body=BODY,
+            now=NOW,
+            replay=ReplayCache(60),
+            accept_key=lambda key: key == KEY.public_key,
+        )
+
+
+def test_the_current_key_never_asks_about_earlier_keys() -> None:
+    def earlier(key: PublicKey) -> bool:
+        raise AssertionError("asked about an earlier key for a request to the current one")
+
+    verify_request(
+        recipient=RECEIVER,
+        earlier_key=earlier,
+        method=METHOD,
+        path=PATH,
+        headers=_sign(),
+        body=BODY,
+        now=NOW,
+        replay=ReplayCache(60),
+        accept_key=lambda key: key == KEY.public_key,
+    )
+
+
+def test_recipient_rewritten_to_the_verifier_does_not_verify() -> None:
+    headers = {**_sign(recipient=OTHER.public_key), "Hashbank-Recipient": str(RECEIVER)}
+    with pytest.raises(AuthError, match="does not verify"):
+        _verify(headers)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [str(RECEIVER).upper(), str(RECEIVER)[:-1], str(RECEIVER) + "0", f'"{RECEIVER}"', ""],
+)
+def test_recipient_must_be_exactly_64_lowercase_hex(value: str) -> None:
+    headers = {**_sign(), "Hashbank-Recipient": value}
+    with pytest.raises(AuthError, match="Hashbank-Recipient must be 64 lowercase hex"):
+        _verify(headers)
 
 
 def test_content_digest_mismatch() -> None:
@@ -582,10 +685,7 @@ def test_any_body_byte_change_is_rejected(body: bytes, data: st.DataObject) -> N
         _verify(headers, body=tampered)
 
 
-@given(
-    name=st.sampled_from(["Content-Digest", "Signature-Input", "Signature"]),
-    data=st.data(),
-)
+@given(name=st.sampled_from(HEADERS), data=st.data())
 def test_any_header_character_change_is_rejected(name: str, data: st.DataObject) -> None:
     headers = _sign()
     value = headers[name]

@@ -56,3 +56,30 @@ def test_malformed_keys_and_signatures_are_rejected() -> None:
     key = SigningKey.generate()
     with pytest.raises(BadSignatureError, match="64 bytes"):
         key.public_key.verify(Context.ENTRY, b"m", b"\x00" * 10)
+
+
+ORDER = 2**252 + 27742317777372353535851937790883648493
+
+
+def test_non_canonical_signatures_and_small_order_keys_are_refused() -> None:
+    # docs/protocol.md §3.1: libsodium's strict rules, not ZIP-215's.
+    key = SigningKey(bytes(range(32)))
+    signature = key.sign(Context.ENTRY, b"message")
+    assert key.public_key.verify(Context.ENTRY, b"message", signature) is None
+    s = int.from_bytes(signature[32:], "little")
+    malleated = signature[:32] + (s + ORDER).to_bytes(32, "little")
+    with pytest.raises(BadSignatureError):
+        key.public_key.verify(Context.ENTRY, b"message", malleated)
+    identity = PublicKey(bytes([1]) + bytes(31))  # the neutral point: order 1
+    with pytest.raises(BadSignatureError):
+        identity.verify(Context.ENTRY, b"message", bytes([1]) + bytes(63))
+
+
+def test_signal_values_parse_through_the_one_hex_parser() -> None:
+    from protocol.signals import MD5
+
+    assert MD5.parse("AB" * 16) == bytes([0xAB]) * 16
+    with pytest.raises(InvalidValueError, match="value for md5 must be 32 hex characters"):
+        MD5.parse("ab")
+    with pytest.raises(InvalidValueError, match="value is not hex"):
+        MD5.parse("0 " * 16)

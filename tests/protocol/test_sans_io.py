@@ -25,3 +25,9 @@ def imported_modules(path: Path) -> set[str]:
 @pytest.mark.parametrize("path", sorted(PROTOCOL.rglob("*.py")), ids=lambda p: p.name)
 def test_protocol_module_imports_no_io(path: Path) -> None:
     assert not imported_modules(path) & FORBIDDEN
+
+
+def test_only_identity_calls_into_pynacl() -> None:
+    # One module owns every signature primitive, so a context prefix cannot be forgotten.
+    users = {p.name for p in PROTOCOL.rglob("*.py") if "nacl" in imported_modules(p)}
+    assert users == {"identity.py"}

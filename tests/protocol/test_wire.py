@@ -22,7 +22,8 @@ def test_encode_decode_round_trips(value: Any) -> None:
     assert wire.encode(wire.decode(data, max_size=len(data))) == data
 
 
-# The integer 5 has seven msgpack encodings; exactly one is canonical.
+# The integer 5 has nine msgpack encodings (positive fixint, uint8/16/32/64, int8/16/32/64);
+# exactly one is canonical (docs/protocol.md §2).
 FIVE_ENCODINGS = [
     b"\x05",
     b"\xcc\x05",
@@ -34,14 +35,34 @@ FIVE_ENCODINGS = [
     b"\xd2\x00\x00\x00\x05",
     b"\xd3" + struct.pack(">q", 5),
 ]
+# And -5 five: negative fixint, int8/16/32/64.
+MINUS_FIVE_ENCODINGS = [
+    b"\xfb",
+    b"\xd0\xfb",
+    b"\xd1\xff\xfb",
+    b"\xd2\xff\xff\xff\xfb",
+    b"\xd3" + struct.pack(">q", -5),
+]
 
 
-def test_only_the_smallest_integer_form_is_accepted() -> None:
-    assert wire.decode(FIVE_ENCODINGS[0], max_size=16) == 5
-    for data in FIVE_ENCODINGS[1:]:
-        assert msgpack.unpackb(data) == 5
-        with pytest.raises(NonCanonicalError):
+@pytest.mark.parametrize(("value", "encodings"), [(5, FIVE_ENCODINGS), (-5, MINUS_FIVE_ENCODINGS)])
+def test_only_the_smallest_integer_form_is_accepted(value: int, encodings: list[bytes]) -> None:
+    assert len(set(encodings)) == len(encodings)
+    assert wire.decode(encodings[0], max_size=16) == value
+    for data in encodings[1:]:
+        assert msgpack.unpackb(data) == value
+        with pytest.raises(NonCanonicalError) as caught:
             wire.decode(data, max_size=16)
+        assert caught.value.code == "non_canonical"
+
+
+def test_the_integer_5_has_exactly_nine_encodings() -> None:
+    # Every msgpack integer format byte, each at its own width, read back as 5 (and nothing else).
+    widths = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
+    found = [bytes([5])] + [
+        bytes([tag]) + (5).to_bytes(n, "big") for tag, n in sorted(widths.items())
+    ]
+    assert found == FIVE_ENCODINGS
 
 
 @pytest.mark.parametrize(
@@ -93,6 +114,21 @@ def test_float64_survives_msgpack_but_not_the_schema_layer() -> None:
     value = wire.decode(b"\xcb" + struct.pack(">d", 1.5), max_size=16)
     with pytest.raises(MalformedError, match="integer"):
         schema.uint(value, "seq")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xca\x3f\x80\x00\x00",  # float32
+        b"\x92\x01\xca\x3f\x80\x00\x00",  # float32 inside an array
+        b"\xd6\xff\x00\x00\x00\x01",  # timestamp extension (-1), which msgpack reads as a float
+        b"\xc7\x0c\xff" + bytes(12),  # timestamp 96
+    ],
+)
+def test_floats_and_timestamps_are_malformed_not_non_canonical(data: bytes) -> None:
+    with pytest.raises(MalformedError) as caught:
+        wire.decode(data, max_size=64)
+    assert caught.value.code == "malformed"
 
 
 def test_size_limit_is_checked_before_parsing() -> None:

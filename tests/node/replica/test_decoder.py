@@ -11,10 +11,10 @@ import pytest
 
 from node.replica.decoder import MAX_FAILURES, Checked, Decoder, Outcome, check_here
 from protocol import wire
-from protocol.bank import digest_sum
 from protocol.body import HashItem, Verdict
 from protocol.entry import decode_entry
 from protocol.errors import ProtocolError
+from protocol.hazmat import digest_sum
 from tests.builders import BASE_TS, Author, pdq_item, pdq_value
 
 NOW = BASE_TS + 10**9

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from node.store import plan as batch
-from protocol.bank import BankDigest, digest_sum
+from protocol.bank import BankDigest
 from protocol.body import AddBody, HashItem
 from protocol.entry import Entry
+from protocol.hazmat import digest_sum
 from tests.builders import BASE_TS, Author, pdq_item
 
 NOW = BASE_TS + 10**9
