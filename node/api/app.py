@@ -22,6 +22,7 @@ from node.errors import NodeError, RateLimitedError, UnauthenticatedError
 from node.federation.gossip import Gossip
 from node.federation.routes import make_peer_app
 from node.replica.node import Node
+from node.web.assets import add_web_routes
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("hashbank.http")
@@ -137,6 +138,7 @@ def make_app(node: Node, token: str) -> web.Application:
     gossip = Gossip(node)
     app[api.GOSSIP_KEY] = gossip
     api.add_routes(app)
+    add_web_routes(app)
     app.add_subapp(
         "/v1/peer/",
         make_peer_app(
