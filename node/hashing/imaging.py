@@ -31,6 +31,7 @@ Policies, and why:
 
 from __future__ import annotations
 
+import warnings
 from typing import Final
 
 import numpy as np
@@ -74,8 +75,10 @@ def orientation_of(image: Image.Image) -> int:
         return 1
     exif = Image.Exif()
     try:
-        exif.load(bytes(raw))
-        value = exif.get(_ORIENTATION_TAG, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns of the damage it then works around
+            exif.load(bytes(raw))
+            value = exif.get(_ORIENTATION_TAG, 1)
     except Exception:  # a damaged EXIF block is no orientation, not an undecodable image
         return 1
     return value if isinstance(value, int) and value in _UPRIGHT else 1
