@@ -2,8 +2,8 @@
 
 The node runs on its own event loop in a thread, so the tests can use Playwright's sync API.
 Chromium is /usr/bin/chromium (``make test`` installs Debian's package when it is missing);
-without it these tests fail, never skip. One browser per test session, launched on a fresh
-temporary profile; each test gets a fresh browser context.
+without it these tests fail, never skip. One browser per test module (see ``browser``),
+launched on a fresh temporary profile; each test gets a fresh browser context.
 """
 
 from __future__ import annotations
@@ -80,7 +80,11 @@ def web_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeThread]:
         running.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is running it holds an event loop on
+# this thread, and every async test after it would fail ("cannot be called from a running
+# event loop"). So a module that uses the browser has sync tests only, and the browser (with
+# its fresh temporary profile) lives for that module.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = launch_chromium(playwright)
@@ -98,6 +102,13 @@ def selftest(browser: Browser, web_node: NodeThread) -> Iterator[Page]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # A Content-Security-Policy violation is only a console message: it must fail the test.
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     page.goto(web_node.static_url("selftest.html") + "?driven")
     page.wait_for_function("() => document.getElementById('status').textContent !== 'loading'")
     status = page.text_content("#status")

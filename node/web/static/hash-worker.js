@@ -5,7 +5,7 @@
 // Messages out: {type: "ready"} once, then per job
 //               {type: "progress", job, index, phase, done, total}
 //               {type: "result", job, index, result}
-//               {type: "done", job}
+//               {type: "done", job}, or {type: "failed", job, message}
 
 import { decodePixels, Refusal } from "./decode.js";
 import { digestBlob, prepareDigests } from "./digest.js";
@@ -108,7 +108,7 @@ function complete(partial) {
     sha256: null,
     format: null,
     orientation: 1,
-    approximate: false, // true: partly transparent and no WebGL here, colours may be off by one
+    approximate: false, // true: partly transparent, read without WebGL: colours may be off
     pdq: null,
     quality: null,
     unreliable: false,
@@ -122,7 +122,11 @@ function complete(partial) {
 
 self.onmessage = (event) => {
   if (event.data?.type !== "hash") return;
-  queue = queue.then(() => runJob(event.data));
+  const { job } = event.data;
+  // A job that fails as a whole (a bug, not a bad file) fails alone: the queue goes on.
+  queue = queue
+    .then(() => runJob(event.data))
+    .catch((error) => self.postMessage({ type: "failed", job, message: String(error) }));
 };
 
 prepareDigests().then(

@@ -27,10 +27,15 @@ export function prepare() {
 
 function dispatch(message, resolve, reject) {
   if (message.type === "ready") return resolve();
-  if (message.type === "failed") return reject(new Error(message.message));
+  if (message.type === "failed" && message.job === undefined) {
+    return reject(new Error(message.message)); // the worker could not start
+  }
   const job = jobs.get(message.job);
   if (!job) return undefined;
-  if (message.type === "progress") {
+  if (message.type === "failed") {
+    jobs.delete(message.job);
+    job.reject(new Error(`hashing failed: ${message.message}`));
+  } else if (message.type === "progress") {
     job.onProgress?.({
       index: message.index,
       phase: message.phase,
