@@ -15,15 +15,24 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Page, Request, Route
+from playwright.sync_api import Browser, Page, Request, Route
 
 from node.hashing.imaging import image_pixels
 from node.hashing.pdq import FileHashes, hash_file, pdq_of_pixels
-from tests.web.conftest import REFERENCE, decoded_pixels, hash_in_page
+from tests.web.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PAGE_TIMEOUT_MS,
+    REFERENCE,
+    NodeThread,
+    decoded_pixels,
+    hash_in_page,
+)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 REFERENCE_IMAGES = sorted(p for p in REFERENCE.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 MATCH_DISTANCE = 31
+NO_WEBGL = ["--disable-gpu", "--disable-software-rasterizer"]
 
 # Where Chromium's decoder gives other pixels than Pillow, so the hashes may differ although
 # the arithmetic is exact. 16-bit PNG: Chromium keeps each sample's high byte (v >> 8), Pillow
@@ -320,3 +329,31 @@ def test_hashing_sends_nothing_over_the_network(selftest: Page, tmp_path: Path) 
     results = hash_in_page(selftest, [*files, tmp_path / "red.png"])
     assert all(r["sha256"] for r in results)
     assert seen == []
+
+
+def test_without_webgl_transparent_images_are_flagged_approximate(
+    browser: Browser, web_node: NodeThread
+) -> None:
+    # Without WebGL only a 2D canvas can read the pixels, and it changes the colour of partly
+    # transparent ones: the result says so instead of passing off a different hash as exact.
+    # (--disable-webgl alone leaves WebGL on: the software rasterizer still provides it.)
+    other = browser.browser_type.launch(
+        executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *NO_WEBGL]
+    )
+    try:
+        page = other.new_page()
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
+        page.goto(web_node.static_url("selftest.html") + "?driven")
+        page.wait_for_function("() => document.getElementById('status').textContent === 'ready'")
+        transparent = REFERENCE / "te-resources" / "LA.png"
+        opaque = REFERENCE / "misc-images" / "modes" / "RGBA.png"  # alpha channel, all 255
+        flagged, exact = hash_in_page(page, [transparent, opaque])
+    finally:
+        other.close()
+    assert flagged["approximate"] is True
+    python = hash_file(transparent)
+    assert python.pdq is not None
+    assert flagged["pdq"] != python.pdq.hex()
+    assert distance(flagged["pdq"], python.pdq.hex()) <= MATCH_DISTANCE
+    assert exact["approximate"] is False
+    assert exact["pdq"] == expected(hash_file(opaque))["pdq"]
