@@ -1,8 +1,10 @@
 // Decoding an image file to the pixels Pillow (and so the Python hasher) sees, in the browser.
 //
-// createImageBitmap with no colour conversion, no premultiplication and no EXIF rotation gives
-// the stored pixels (byte for byte Pillow's for every reference image but a 16-bit PNG, where
-// Chromium keeps the high byte of each sample and Pillow rounds: see tests/web).
+// createImageBitmap with no colour conversion and no premultiplication, on a file whose EXIF
+// orientation exif.js has rewritten to 1, gives the stored pixels: byte for byte Pillow's for
+// every reference image but a 16-bit PNG, where Chromium keeps the high byte of each sample and
+// Pillow rounds (tests/web/test_hasher.py lists it). Chromium applies EXIF orientation even
+// when told imageOrientation "none", hence the rewrite.
 
 import { MIN_DIMENSION } from "./pdq.js";
 
