@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 DATA ?= .hashbank
+# The browser tests (tests/web) and bench/browser_hash.py drive Debian's Chromium through
+# Playwright; Playwright's own browser download cannot work on these machines.
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint bench demo fuzz soak clean
+.PHONY: run test lint bench demo fuzz soak clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,15 +28,24 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy protocol node
 
-test: lint
+# Installs Debian's chromium when it is missing (CI runs as root); fails clearly when it cannot.
+chromium:
+	@test -x $(CHROMIUM) || { echo "make: $(CHROMIUM) is missing; installing Debian's chromium"; \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+		|| { echo "make: could not install chromium with apt-get (run as root, or install" \
+			"Debian's chromium package yourself): tests/web needs $(CHROMIUM)" >&2; exit 1; }; }
+	@test -x $(CHROMIUM) || { echo "make: $(CHROMIUM) is still missing" >&2; exit 1; }
+
+test: lint chromium
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) chromium
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/protocol.py
 	$(BIN)/python bench/propagation.py
 	$(BIN)/python bench/bootstrap.py
 	$(BIN)/python bench/match.py
+	$(BIN)/python bench/browser_hash.py
 
 demo: $(STAMP)
 	$(BIN)/python -m node.cli.demo

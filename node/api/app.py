@@ -24,6 +24,7 @@ from node.limits import BODY_TIMEOUT, ConnectionGuard, RateLimiter
 from node.logs import untrusted
 from node.matching.errors import MatchingError
 from node.replica.node import Node
+from node.web.assets import add_web_routes
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("hashbank.http")
@@ -156,4 +157,5 @@ def make_app(node: Node, gossip: Gossip | None, token: str) -> web.Application:
         app[GOSSIP] = gossip
         limiter = RateLimiter(config.peer_rate, config.peer_burst)
         app.add_subapp("/v1/peer/", make_peer_app(node, gossip, limiter))
+    add_web_routes(app)
     return app

@@ -85,8 +85,9 @@ def _jsonl_rows(f: TextIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def hashes_in(doc: dict[str, Any], notes: TextIO = sys.stderr) -> list[tuple[str, str]]:
     """(type, hex) pairs in one JSON line: ``{"signal_type", "value"}`` or `hashbank hash` output.
 
-    A `hashbank hash` line gives up to three hashes; an unreliable PDQ hash (quality < 50) and
-    a file that could not be hashed are skipped with a note.
+    A `hashbank hash` line gives up to four hashes (PDQ, the upright PDQ of an image whose
+    EXIF orientation is not 1, MD5, SHA-256); an unreliable PDQ hash (quality < 50) and a file
+    that could not be hashed are skipped with a note.
     """
     if "signal_type" in doc:
         return [(str(doc["signal_type"]), str(doc.get("value")))]
@@ -94,13 +95,14 @@ def hashes_in(doc: dict[str, Any], notes: TextIO = sys.stderr) -> list[tuple[str
         notes.write(f"skipping {doc.get('file')}: {doc['error']}\n")
         return []
     found = []
-    if doc.get("pdq") and doc.get("unreliable"):
-        notes.write(
-            f"note: {doc.get('file')}: PDQ quality {doc.get('quality')} is below 50; "
-            "the PDQ hash is unreliable and not used\n"
-        )
-    elif doc.get("pdq"):
-        found.append(("pdq", str(doc["pdq"])))
+    for prefix, what in (("", "PDQ"), ("upright_", "upright PDQ")):
+        if doc.get(f"{prefix}pdq") and doc.get(f"{prefix}unreliable"):
+            notes.write(
+                f"note: {doc.get('file')}: {what} quality {doc.get(f'{prefix}quality')} is "
+                f"below 50; the {what} hash is unreliable and not used\n"
+            )
+        elif doc.get(f"{prefix}pdq"):
+            found.append(("pdq", str(doc[f"{prefix}pdq"])))
     found += [(kind, str(doc[kind])) for kind in ("md5", "sha256") if doc.get(kind)]
     return found
 

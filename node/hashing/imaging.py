@@ -21,16 +21,25 @@ Policies, and why:
   0-255 are taken as 8-bit; larger ones as 16-bit, scaled by 255/65535 with rounding (as
   ImageMagick's ``-depth 8``); ``F`` values within 0-1 as a unit range. The reference itself
   keeps only the low byte of 16-bit samples, which is noise, so it is no guide there.
-- **EXIF orientation is ignored**: pixels are hashed as stored, as the reference does.
+- **EXIF orientation is ignored** by ``image_pixels``: pixels are hashed as stored, as the
+  reference does. ``orientation_of`` and ``upright`` give the second, upright view that
+  ``node.hashing.pdq`` also hashes when the tag is not 1.
+- **HEIC/HEIF** open through pillow-heif (registered here). libheif applies the container's
+  rotation and mirroring when decoding and pillow-heif then resets the EXIF tag to 1, so a
+  decoded HEIF image is upright and ``orientation_of`` gives 1 for it.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Final
 
 import numpy as np
+import pillow_heif
 from numpy.typing import NDArray
 from PIL import Image
+
+pillow_heif.register_heif_opener()
 
 Pixels = NDArray[np.uint8]
 """8-bit pixels: shape (height, width) for grey, (height, width, 3) for RGB."""
@@ -41,6 +50,43 @@ _TO_RGB: Final = {"P": "RGBA", "PA": "RGBA", "RGBA": "RGBA", "RGBa": "RGBA", "RG
 _WIDE_GREY: Final = frozenset({"I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
 
 _Q16_MAX: Final = 65535.0
+
+_ORIENTATION_TAG: Final = 0x0112
+# What each EXIF orientation asks for, as PIL.ImageOps.exif_transpose applies it.
+_UPRIGHT: Final = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def orientation_of(image: Image.Image) -> int:
+    """The EXIF orientation tag (1-8) of a loaded image; 1 when absent, malformed or unknown.
+
+    Read from the EXIF block alone: ``Image.getexif`` also falls back to XMP, which browsers
+    ignore, and the browser hasher must agree with this one.
+    """
+    raw = image.info.get("exif")
+    if not isinstance(raw, bytes | bytearray) or not raw:
+        return 1
+    exif = Image.Exif()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns of the damage it then works around
+            exif.load(bytes(raw))
+            value = exif.get(_ORIENTATION_TAG, 1)
+    except Exception:  # a damaged EXIF block is no orientation, not an undecodable image
+        return 1
+    return value if isinstance(value, int) and value in _UPRIGHT else 1
+
+
+def upright(image: Image.Image, orientation: int) -> Image.Image:
+    """The image with an EXIF orientation (2-8) applied: a pure permutation of its pixels."""
+    return image.transpose(_UPRIGHT[orientation])
 
 
 def image_pixels(image: Image.Image) -> Pixels:

@@ -9,9 +9,14 @@ image pipeline around it:
 
 1. Decode with Pillow to the 8-bit pixels ImageMagick hands the reference (``node.imaging``
    explains alpha, CMYK, 16-bit and grey handling).
-2. **EXIF orientation is ignored**: pixels are hashed as stored, as the reference and other
-   PDQ implementations do. A photo whose EXIF says "rotate 90°" hashes like its unrotated
-   pixels; matching rotated copies is the job of PDQ's dihedral hashes, not of decoding.
+2. **EXIF orientation does not change the main hash**: ``pdq`` is of the pixels as stored, as
+   the reference and other PDQ implementations compute it. But a phone photo tagged "rotate
+   90°" and the upright copy a platform serves are some 124 bits apart, so when the tag is not
+   1, ``upright_pdq`` is also given: the PDQ of the image with the orientation applied (as
+   ``PIL.ImageOps.exif_transpose`` does, from the EXIF tag alone; XMP orientation is not read,
+   as browsers do not honour it). The browser hasher (node/web/static) follows the same rule.
+   HEIF keeps its orientation in the container, and libheif applies it when decoding, so a
+   decoded HEIC photo is already upright and has no second hash.
 3. An image over 512 pixels on either side is first resized to exactly 512x512 by CImg's
    nearest-neighbour ``resize(512, 512)``: output pixel (x, y) takes source pixel
    (floor(x * width / 512), floor(y * height / 512)), a top-left sample, not a centred one.
@@ -39,7 +44,7 @@ from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
 from node.hashing.errors import HashingError
-from node.hashing.imaging import Pixels, image_pixels
+from node.hashing.imaging import Pixels, image_pixels, orientation_of, upright
 
 UNRELIABLE_BELOW: Final = 50
 """PDQ quality under which a hash is flagged unreliable."""
@@ -68,15 +73,27 @@ class FileHashes:
     pdq: bytes | None  # 32 bytes; .hex() is what Meta's tools print
     quality: int | None
     note: str | None  # why pdq is None, or None
+    orientation: int = 1  # the EXIF orientation tag, 1-8 (1: as stored, or no tag)
+    upright_pdq: bytes | None = None  # PDQ with the orientation applied, when it is not 1
+    upright_quality: int | None = None
 
     @property
     def unreliable(self) -> bool:
         """True when the PDQ hash is too low in quality to act on."""
         return self.quality is not None and self.quality < UNRELIABLE_BELOW
 
+    @property
+    def upright_unreliable(self) -> bool:
+        """True when the upright PDQ hash is too low in quality to act on."""
+        return self.upright_quality is not None and self.upright_quality < UNRELIABLE_BELOW
+
     def to_json(self) -> dict[str, object]:
-        """The JSON form: digests and PDQ as lowercase hex."""
-        return {
+        """The JSON form: digests and PDQ as lowercase hex.
+
+        The orientation and upright fields are there only when there is an upright hash, so
+        the line for an image without rotation is unchanged.
+        """
+        doc: dict[str, object] = {
             "file": self.path,
             "md5": self.md5.hex(),
             "sha256": self.sha256.hex(),
@@ -85,6 +102,24 @@ class FileHashes:
             "unreliable": self.unreliable,
             "note": self.note,
         }
+        if self.upright_pdq is not None:
+            doc["orientation"] = self.orientation
+            doc["upright_pdq"] = self.upright_pdq.hex()
+            doc["upright_quality"] = self.upright_quality
+            doc["upright_unreliable"] = self.upright_unreliable
+        return doc
+
+
+@dataclass(frozen=True, slots=True)
+class _ImageHashes:
+    """PDQ of one image as stored and, when EXIF orientation is not 1, upright; or a note."""
+
+    pdq: bytes | None = None
+    quality: int | None = None
+    note: str | None = None
+    orientation: int = 1
+    upright_pdq: bytes | None = None
+    upright_quality: int | None = None
 
 
 def hash_file(path: str | os.PathLike[str]) -> FileHashes:
@@ -100,18 +135,28 @@ def hash_file(path: str | os.PathLike[str]) -> FileHashes:
             stream.seek(0)
         except OSError as exc:
             raise HashingError(f"cannot read {name}: {exc.strerror or exc}") from exc
-        pdq, quality, note = _pdq_of_stream(stream)
-    return FileHashes(name, md5, sha256, pdq, quality, note)
+        image = _pdq_of_stream(stream)
+    return FileHashes(
+        name,
+        md5,
+        sha256,
+        image.pdq,
+        image.quality,
+        image.note,
+        image.orientation,
+        image.upright_pdq,
+        image.upright_quality,
+    )
 
 
 def pdq_of_path(path: str | os.PathLike[str]) -> tuple[bytes, int]:
     """PDQ hash and quality of an image file; raises HashingError when it has none."""
     name = os.fspath(path)
     with _open_regular_file(name) as stream:
-        pdq, quality, note = _pdq_of_stream(stream)
-    if pdq is None or quality is None:
-        raise HashingError(f"no PDQ hash for {name}: {note}")
-    return pdq, quality
+        image = _pdq_of_stream(stream)
+    if image.pdq is None or image.quality is None:
+        raise HashingError(f"no PDQ hash for {name}: {image.note}")
+    return image.pdq, image.quality
 
 
 def pdq_of_image(image: Image.Image) -> tuple[bytes, int]:
@@ -171,8 +216,8 @@ def _digests(stream: BinaryIO) -> tuple[bytes, bytes]:
     return md5.digest(), sha256.digest()
 
 
-def _pdq_of_stream(stream: BinaryIO) -> tuple[bytes | None, int | None, str | None]:
-    """(pdq, quality, None), or (None, None, reason) when the stream is no usable image."""
+def _pdq_of_stream(stream: BinaryIO) -> _ImageHashes:
+    """The stream's PDQ hashes, or only a note saying why it has none."""
     try:
         with warnings.catch_warnings():
             # Pillow warns about (and past twice its limit refuses) huge images; the size check
@@ -180,31 +225,36 @@ def _pdq_of_stream(stream: BinaryIO) -> tuple[bytes | None, int | None, str | No
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(stream)
     except Image.DecompressionBombError as exc:
-        return None, None, f"{_BOMB}: {exc}"
+        return _ImageHashes(note=f"{_BOMB}: {exc}")
     except UnidentifiedImageError:
-        return None, None, "not an image: format not recognised"
+        return _ImageHashes(note="not an image: format not recognised")
     except Exception as exc:  # a malformed header can make Pillow raise nearly anything
-        return None, None, f"not an image: {exc}"
+        return _ImageHashes(note=f"not an image: {exc}")
     with image:
         return _pdq_of_opened(image)
 
 
-def _pdq_of_opened(image: Image.Image) -> tuple[bytes | None, int | None, str | None]:
+def _pdq_of_opened(image: Image.Image) -> _ImageHashes:
     width, height = image.size
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and width * height > limit:
-        return None, None, f"{_BOMB}: {width}x{height} is over the limit of {limit} pixels"
+        return _ImageHashes(note=f"{_BOMB}: {width}x{height} is over the limit of {limit} pixels")
     if width < MIN_DIMENSION or height < MIN_DIMENSION:
         # The reference's all-zero "hash" here is a placeholder, not a hash worth sharing.
-        return None, None, f"image too small for PDQ: {width}x{height} (minimum 5x5)"
+        return _ImageHashes(note=f"image too small for PDQ: {width}x{height} (minimum 5x5)")
     try:
         image.load()
         pixels = image_pixels(image)
+        orientation = orientation_of(image)
+        turned = None if orientation == 1 else image_pixels(upright(image, orientation))
     except Exception as exc:  # decoders raise many types; one bad file must not stop a batch
         kind = image.format or "image"
-        return None, None, f"cannot decode {kind}: {exc or type(exc).__name__}"
+        return _ImageHashes(note=f"cannot decode {kind}: {exc or type(exc).__name__}")
     pdq, quality = pdq_of_pixels(pixels)
-    return pdq, quality, None
+    if turned is None:
+        return _ImageHashes(pdq, quality)
+    upright_pdq, upright_quality = pdq_of_pixels(turned)
+    return _ImageHashes(pdq, quality, None, orientation, upright_pdq, upright_quality)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The web app served by publisher nodes: static files and the in-browser hasher (static/)."""

@@ -297,7 +297,8 @@ def documented_operations() -> dict[tuple[str, str], dict[str, Any]]:
 
 def test_every_route_is_documented(live: tuple[RunningNode, Seeded]) -> None:
     running, _ = live
-    served = served_routes(running.app)
+    # The web app's pages and static files (node/web) are not the JSON API; tests/web has them.
+    served = {route for route in served_routes(running.app) if route[1].startswith("/v1/")}
     documented = documented_operations()
     assert served - set(documented) == set(), "served but not in docs/openapi.yaml"
     assert set(documented) - served == set(), "in docs/openapi.yaml but not served"
