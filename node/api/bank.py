@@ -59,6 +59,20 @@ def node_of(request: web.Request) -> Node:
     return request.app[NODE_KEY]
 
 
+def member_names(node: Node) -> dict[bytes, str]:
+    """Display names by organisation id, for responses that name authors and givers.
+
+    Ours is the configured name; another's is its name in the latest charter version listing
+    it; an organisation in no charter version has none.
+    """
+    chain = node.charters.chain
+    names: dict[bytes, str] = {}
+    if chain is not None:
+        names.update((m.org_id, m.name) for c in chain.versions for m in c.body.members)
+    names[node.org] = node.config.name
+    return names
+
+
 async def status(request: web.Request) -> web.Response:
     doc = await node_of(request).status()
     if GOSSIP_KEY in request.app:
@@ -114,8 +128,9 @@ async def feedback(request: web.Request) -> web.Response:
 
 async def match(request: web.Request) -> web.Response:
     queries, threshold = views.parse_match(await read_json(request))
-    results = await bounded_match(node_of(request), queries, threshold)
-    return json_response(views.match_results(results))
+    node = node_of(request)
+    results = await bounded_match(node, queries, threshold)
+    return json_response(views.match_results(results, member_names(node)))
 
 
 async def bounded_match(node: Node, queries: list[Query], threshold: int) -> list[list[Match]]:

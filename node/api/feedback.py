@@ -7,7 +7,7 @@ helpline can show a victim as verifiable evidence that a platform acted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,18 +46,17 @@ def decode_feedback(rows: Iterable[StoredEntry]) -> list[Feedback]:
     return out
 
 
-def giver_name(node: Node, org: bytes) -> str:
-    """A giver's display name: our own name for us; others are known by org id for now."""
-    return node.config.name if org == node.org else org.hex()
-
-
-def feedback_view(node: Node, fb: Feedback) -> dict[str, Any]:
-    """One verdict as JSON."""
+def feedback_view(
+    node: Node, fb: Feedback, names: Mapping[bytes, str] | None = None
+) -> dict[str, Any]:
+    """One verdict as JSON; pass ``api.member_names(node)`` as ``names`` when showing many."""
+    if names is None:
+        names = api.member_names(node)
     return {
         "feedback_id": fb.stored.id.hex(),
         "cursor": str(fb.stored.cursor),
         "giver": fb.stored.author.hex(),
-        "giver_name": giver_name(node, fb.stored.author),
+        "giver_name": names.get(fb.stored.author),
         "verdict": fb.body.verdict.name.lower(),
         "note": fb.body.note.name.lower(),
         "signal_type": fb.body.signal_type,
@@ -87,7 +86,8 @@ async def feedback_list(request: web.Request) -> web.Response:
         scope = {"signal_type": spec.name, "value": value.hex()}
     else:
         raise BadRequestError("give entry_id, or signal_type and value")
-    views_ = [feedback_view(node, fb) for fb in decode_feedback(rows)]
+    names = api.member_names(node)
+    views_ = [feedback_view(node, fb, names) for fb in decode_feedback(rows)]
     return api.json_response({**scope, "feedback": views_})
 
 
@@ -112,12 +112,15 @@ async def feedback_entries(request: web.Request) -> web.Response:
         targets = await node.store.adds_of_case(node.org, ref)
     else:
         targets = [e for t in by_target if (e := await node.entry(t)) is not None]
-    entries = [await _entry_summary(node, e, by_target.get(e.id, [])) for e in targets]
+    names = api.member_names(node)
+    entries = [await _entry_summary(node, e, by_target.get(e.id, []), names) for e in targets]
     doc = {"org_id": node.org.hex(), "name": node.config.name, "case": case, "entries": entries}
     return api.json_response(doc)
 
 
-async def _entry_summary(node: Node, entry: StoredEntry, fbs: list[Feedback]) -> dict[str, Any]:
+async def _entry_summary(
+    node: Node, entry: StoredEntry, fbs: list[Feedback], names: Mapping[bytes, str]
+) -> dict[str, Any]:
     items = await node.store.items_of_entry(entry.id)
     return {
         "entry_id": entry.id.hex(),
@@ -125,5 +128,5 @@ async def _entry_summary(node: Node, entry: StoredEntry, fbs: list[Feedback]) ->
         "timestamp_ms": entry.timestamp_ms,
         "items": len(items),
         "active_items": sum(i.active for i in items),
-        "feedback": [feedback_view(node, fb) for fb in fbs],
+        "feedback": [feedback_view(node, fb, names) for fb in fbs],
     }

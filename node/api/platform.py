@@ -11,6 +11,7 @@ leaves the hash in place and the last one removes it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -49,6 +50,7 @@ async def lookup(request: web.Request) -> web.Response:
     found = await api.bounded_match(node, queries, 0)  # distance 0: the very hash, PDQ included
     expiry = await node.store.item_expiry([m.item.item_id for ms in found for m in ms])
     latest = await _latest_feedback(node, queries)
+    names = api.member_names(node)
     signals = []
     for query, matches in zip(queries, found, strict=True):
         key = (query.signal.name, query.value)
@@ -56,19 +58,20 @@ async def lookup(request: web.Request) -> web.Response:
             {
                 "signal_type": query.signal.name,
                 "value": query.value.hex(),
-                "items": [_item_view(m, expiry.get(m.item.item_id)) for m in matches],
-                "feedback": [feedback_view(node, fb) for fb in latest.get(key, [])],
+                "items": [_item_view(m, expiry.get(m.item.item_id), names) for m in matches],
+                "feedback": [feedback_view(node, fb, names) for fb in latest.get(key, [])],
             }
         )
     return api.json_response({"signals": signals})
 
 
-def _item_view(match: Match, expires_ms: int | None) -> dict[str, Any]:
+def _item_view(match: Match, expires_ms: int | None, names: Mapping[bytes, str]) -> dict[str, Any]:
     item = match.item
     return {
         "entry_id": item.entry_id.hex(),
         "item": item.idx,
         "author": item.author.hex(),
+        "author_name": names.get(item.author),
         "labels": list(item.labels),
         "expires_ms": expires_ms,
     }

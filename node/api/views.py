@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from node.errors import BadRequestError, PayloadTooLargeError
@@ -174,7 +174,8 @@ def parse_match(doc: Any) -> tuple[list[Query], int]:
     return queries, threshold
 
 
-def match_results(results: Sequence[Sequence[Match]]) -> dict[str, Any]:
+def match_results(results: Sequence[Sequence[Match]], names: Mapping[bytes, str]) -> dict[str, Any]:
+    """Matches as JSON; ``names`` gives each author's display name (see ``member_names``)."""
     return {
         "results": [
             {
@@ -185,6 +186,7 @@ def match_results(results: Sequence[Sequence[Match]]) -> dict[str, Any]:
                         "distance": m.distance,
                         "entry_id": m.item.entry_id.hex(),
                         "author": m.item.author.hex(),
+                        "author_name": names.get(m.item.author),
                         "item": m.item.idx,
                         "labels": list(m.item.labels),
                     }
