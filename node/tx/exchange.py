@@ -25,6 +25,7 @@ from threatexchange.signal_type.signal_base import SignalType
 
 from node.cli.client import Client, ClientError
 from node.cli.platform import TX_SIGNAL_NAMES
+from node.errors import NodeError
 from node.tx.records import (
     HashbankCheckpoint,
     HashbankCollabConfig,
@@ -50,15 +51,27 @@ Key = tuple[str, str]  # (threatexchange signal type name, lowercase hex value)
 Delta = state.FetchDelta[Key, HashbankSignalMetadata, HashbankCheckpoint]
 
 
-class CheckpointMismatchError(Exception):
+class ExchangeError(NodeError):
+    """Base of the extension's own errors."""
+
+    code = "exchange_error"
+
+
+class CheckpointMismatchError(ExchangeError):
     """The stored checkpoint counts changes of another bank than the configured node's."""
 
+    code = "checkpoint_mismatch"
+    status = 409
 
-class LabelError(CommandError, ValueError):
+
+class LabelError(ExchangeError, CommandError, ValueError):
     """An opinion hashbank cannot send; threatexchange's CLI prints it without a traceback."""
 
+    code = "label_refused"
+
     def __init__(self, message: str, returncode: int = ReturnCode.USER_ERROR) -> None:
-        super().__init__(message, returncode)
+        super().__init__(message)
+        self.returncode = int(returncode)  # what threatexchange's CLI exits with
 
 
 class HashbankSignalExchangeAPI(
