@@ -51,7 +51,7 @@ async def feedback(request: web.Request) -> web.Response:
 async def match(request: web.Request) -> web.Response:
     queries, threshold = shapes.parse_match(await read_json(request))
     results = await bounded_match(node_of(request).lookup, queries, threshold)
-    return json_response(shapes.match_results(results))
+    return json_response(shapes.match_results(results, node_of(request).names()))
 
 
 async def bounded_match(

@@ -181,7 +181,8 @@ def parse_match(doc: Any) -> tuple[list[Query], int]:
     return queries, threshold
 
 
-def match_results(results: Sequence[Sequence[Match]]) -> dict[str, Any]:
+def match_results(results: Sequence[Sequence[Match]], names: Mapping[bytes, str]) -> dict[str, Any]:
+    """Matches as JSON; ``names`` gives each author's display name (None when unnamed)."""
     return {
         "results": [
             {
@@ -192,6 +193,7 @@ def match_results(results: Sequence[Sequence[Match]]) -> dict[str, Any]:
                         "distance": m.distance,
                         "entry_id": m.item.entry_id.hex(),
                         "author": m.item.author.hex(),
+                        "author_name": names.get(m.item.author),
                         "item": m.item.idx,
                         "labels": list(m.item.labels),
                     }
@@ -530,7 +532,7 @@ def feedback_view(fb: Feedback, names: Mapping[bytes, str]) -> dict[str, Any]:
         "feedback_id": fb.stored.id.hex(),
         "cursor": str(fb.stored.cursor),
         "giver": giver.hex(),
-        "giver_name": names.get(giver, giver.hex()),
+        "giver_name": names.get(giver),
         "verdict": fb.body.verdict.name.lower(),
         "note": fb.body.note.name.lower(),
         "signal_type": fb.body.signal_type,
@@ -589,6 +591,7 @@ def lookup_view(
                         "entry_id": m.item.entry_id.hex(),
                         "item": m.item.idx,
                         "author": m.item.author.hex(),
+                        "author_name": names.get(m.item.author),
                         "labels": list(m.item.labels),
                         "expires_ms": expiry.get(m.item.item_id),
                     }

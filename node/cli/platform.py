@@ -33,7 +33,12 @@ def cmd_status_feedback(args: argparse.Namespace, client: Client) -> int:
 
 
 def print_feedback(doc: dict[str, Any], out: TextIO) -> None:
-    """The ``/v1/feedback/entries`` document for a person: one block per entry."""
+    """The ``/v1/feedback/entries`` document for a person: one block per entry.
+
+    A giver may give several verdicts on one hash (a later one corrects an earlier one, or
+    the same match is confirmed twice): every verdict is listed, as each is signed evidence,
+    but only each giver's latest on each hash counts in the tally.
+    """
     scope = f", case {doc['case']!r}" if doc.get("case") else ""
     out.write(f"Feedback on entries of {doc['name']} (org {doc['org_id']}){scope}\n")
     verdicts: Counter[str] = Counter()
@@ -45,18 +50,40 @@ def print_feedback(doc: dict[str, Any], out: TextIO) -> None:
         )
         if not entry["feedback"]:
             out.write("  no feedback yet\n")
+        counted = latest_verdicts(entry["feedback"])
         for fb in entry["feedback"]:
-            verdicts[fb["verdict"]] += 1
             givers.add(fb["giver"])
+            if fb["feedback_id"] in counted:
+                verdicts[fb["verdict"]] += 1
+            later = "" if fb["feedback_id"] in counted else "  (superseded by a later verdict)"
             out.write(
-                f"  {fb['verdict']:<15} {fb['note']:<13} by {fb['giver_name']}"
-                f"  {_when(fb['timestamp_ms'])}  feedback {fb['feedback_id']}\n"
+                f"  {fb['verdict']:<15} {fb['note']:<13} by {member(fb['giver'], fb['giver_name'])}"
+                f"  {_when(fb['timestamp_ms'])}  feedback {fb['feedback_id']}{later}\n"
             )
     if not doc["entries"]:
         out.write("\nno feedback yet\n" if not scope else "\nno entries for that case\n")
         return
     tally = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items())) or "none"
     out.write(f"\n{len(doc['entries'])} entries; {len(givers)} givers; verdicts: {tally}\n")
+
+
+def latest_verdicts(feedback: list[dict[str, Any]]) -> set[str]:
+    """The ids of the verdicts that count: each giver's latest on each hash.
+
+    "Latest" is by cursor: a node stores each feed in order, so a giver's later entry has
+    the higher cursor whatever the clocks say.
+    """
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for fb in feedback:
+        key = (fb["giver"], fb["signal_type"], fb["value"])
+        if key not in latest or int(fb["cursor"]) > int(latest[key]["cursor"]):
+            latest[key] = fb
+    return {fb["feedback_id"] for fb in latest.values()}
+
+
+def member(org: str, name: str | None) -> str:
+    """An organisation for a person: ``Name (org id prefix)``, or the whole id without a name."""
+    return f"{name} ({org[:12]})" if name else org
 
 
 def _when(ms: int) -> str:

@@ -59,11 +59,12 @@ class ReplicaStatus:
 
 
 def member_names(chain: CharterChain | None, org: bytes, own_name: str) -> dict[bytes, str]:
-    """Organisation names by org id: the latest charter version naming each, and our own."""
+    """Display names by org id: ours is the configured name; another's is its name in the
+    latest charter version listing it; an organisation in no charter version has none."""
     names: dict[bytes, str] = {}
     for version in chain.versions if chain else ():
         names.update((m.org_id, m.name) for m in version.body.members)
-    names.setdefault(org, own_name)
+    names[org] = own_name
     return names
 
 

@@ -26,6 +26,7 @@ VERDICT_CATEGORY = {
     "false_positive": SignalOpinionCategory.NEGATIVE_CLASS,
     "disputed": SignalOpinionCategory.INVESTIGATION_SEED,
 }
+NOTES = frozenset({"actioned", "not_actioned", "under_review"})  # feedback notes, not labels
 
 
 @dataclass
@@ -57,16 +58,21 @@ class HashbankCredentials(auth.CredentialHelper):
 
 @dataclass
 class HashbankCheckpoint(FetchCheckpointBase):
-    """How far the node's change feed has been read, and on which node.
+    """How far the node's change feed has been read, and of which bank.
 
     The cursor never expires (a node keeps every entry and never reuses a cursor), so the
     checkpoint is never stale: threatexchange would otherwise drop the fetched state and
-    start over without a word. A checkpoint from another node is refused at fetch time.
+    start over without a word. The bank is the node's organisation (one node per
+    organisation; its id survives key rotation) and, once it adopted a charter, the
+    network; a checkpoint of another bank is refused at fetch time. Checkpoints written
+    before ``org_id`` existed carry only ``node_id`` and are matched by it once.
     """
 
     cursor: int
-    node_id: str
+    node_id: str  # the node key last read from (informational once org_id is set)
     progress_time: int = 0  # newest change read so far, unix seconds; 0 before any
+    org_id: str = ""
+    network: str = ""  # the charter's network name; "" while the node has no charter
 
     def is_stale(self) -> bool:
         return False
@@ -84,6 +90,7 @@ class PublishedItem:
     author: str
     labels: list[str]
     expires_ms: int | None = None
+    author_name: str | None = None  # the author's name in the node's charter, if known
 
     def live(self, now_ms: int) -> bool:
         return self.expires_ms is None or self.expires_ms > now_ms
@@ -99,6 +106,7 @@ class PlatformVerdict:
     note: str
     entry_id: str | None
     timestamp_ms: int
+    giver_name: str | None = None  # the giver's name in the node's charter, if known
 
 
 @dataclass
@@ -115,9 +123,15 @@ class HashbankSignalMetadata(FetchedSignalMetadata):
         return [i for i in self.items if i.live(now)]
 
     def get_as_opinions(self) -> t.Sequence[SignalOpinion]:
+        live = self.live_items()
+        if not live:
+            # Every item expired since the last fetch (the index still holds the hash until
+            # the next one): no organisation vouches for it any more, and threatexchange
+            # needs at least one opinion to aggregate.
+            return [SignalOpinion(False, SignalOpinionCategory.INVESTIGATION_SEED, {"expired"})]
         # Each publishing organisation vouches for the hash with its labels.
         labels: dict[str, set[str]] = {}
-        for item in self.live_items():
+        for item in live:
             labels.setdefault(item.author, set()).update(item.labels)
         opinions = [
             SignalOpinion(org == self.own_org, SignalOpinionCategory.POSITIVE_CLASS, tags)
@@ -136,15 +150,35 @@ class HashbankSignalMetadata(FetchedSignalMetadata):
 
     def __str__(self) -> str:
         """One line for ``threatexchange match``: category, labels, publishers, verdicts."""
+        live = self.live_items()
+        if not live:
+            names = _names((i.author, i.author_name) for i in self.items)
+            return f"EXPIRED by {names} (the next fetch drops it)"
         agg = self.get_as_aggregate_opinion()
-        labels = ",".join(sorted(agg.tags - {"actioned", "not_actioned", "under_review"}))
-        authors = sorted({i.author[:12] for i in self.live_items()})
+        labels = ",".join(sorted(agg.tags - NOTES))
+        parts = [
+            agg.category.name,
+            labels or "-",
+            "by " + _names((i.author, i.author_name) for i in live),
+        ]
         votes = [
-            f"{'+' if v.verdict == 'true_positive' else '-'}{v.giver[:12]}"
+            f"{'+' if v.verdict == 'true_positive' else '-'}{_name(v.giver, v.giver_name)}"
             for v in self.feedback
             if v.verdict != "disputed"
         ]
-        parts = [agg.category.name, labels or "-", "by " + ",".join(authors)]
         if votes:
-            parts.append("feedback " + ",".join(votes))
+            parts.append("feedback " + ", ".join(votes))
         return " ".join(parts)
+
+
+def _name(org: str, name: str | None) -> str:
+    """``Name (org id prefix)``, or the prefix alone for an organisation without a name."""
+    return f"{name} ({org[:12]})" if name else org[:12]
+
+
+def _names(orgs: t.Iterable[tuple[str, str | None]]) -> str:
+    """Each organisation once, by id, as ``_name`` shows it."""
+    named: dict[str, str | None] = {}
+    for org, name in orgs:
+        named[org] = named.get(org) or name
+    return ", ".join(_name(org, named[org]) for org in sorted(named))

@@ -69,7 +69,7 @@ async def test_feedback_on_an_entry_names_givers_verdicts_and_signed_evidence(
         (hb.node.org.hex(), "true_positive", ours),
     ]
     assert rows[0]["note"] == "actioned"
-    assert rows[0]["giver_name"] == platform_a.org.hex()  # names of others are not known yet
+    assert rows[0]["giver_name"] is None  # in no charter this node holds
     assert rows[-1]["giver_name"] == "Helpline One"
     assert rows[-1]["feedback_id"] == own.body["entry_id"]
     # Each verdict is a signed entry anyone can verify.

@@ -48,7 +48,7 @@ class NodeThread:
 
     def static_url(self, path: str) -> str:
         """The absolute, versioned URL of a static file."""
-        return self.node.url + self.node.runner.app[ASSETS_KEY].url(path)
+        return self.node.url + self.node.app[ASSETS_KEY].url(path)
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self.node.stop(), self.loop).result(120)

@@ -29,7 +29,7 @@ async def node(tmp_path: Path) -> AsyncIterator[RunningNode]:
 
 
 def versioned(node: RunningNode, path: str) -> str:
-    return node.runner.app[ASSETS_KEY].url(path)
+    return node.app[ASSETS_KEY].url(path)
 
 
 async def raw_get(node: RunningNode, target: str, headers: str = "") -> tuple[int, str, bytes]:

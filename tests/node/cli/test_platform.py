@@ -55,6 +55,33 @@ async def test_status_feedback_lists_platform_verdicts_per_entry_and_case(tmp_pa
         node.terminate()
 
 
+async def test_status_feedback_counts_each_givers_latest_verdict_on_a_hash(
+    tmp_path: Path,
+) -> None:
+    data = make_data(tmp_path / "a", name="Helpline A")
+    node = await NodeProcess.start(data)
+    try:
+        url = ["--data", str(data.root), "--url", node.url]
+        done = hashbank("submit", *url, f"pdq:{pdq_value(0).hex()}", f"pdq:{pdq_value(1).hex()}")
+        entry = bytes.fromhex(json.loads(done.stdout)["entry_id"])
+        platform, other = Author(33), Author(34)
+        feedback = [
+            platform.feedback(pdq_value(0), Verdict.TRUE_POSITIVE, entry),
+            platform.feedback(pdq_value(0), Verdict.TRUE_POSITIVE, entry),  # confirmed again
+            platform.feedback(pdq_value(1), Verdict.TRUE_POSITIVE, entry),  # another hash
+            other.feedback(pdq_value(0), Verdict.TRUE_POSITIVE, entry),
+            other.feedback(pdq_value(0), Verdict.FALSE_POSITIVE, entry),  # corrected
+        ]
+        doc = {"entries": [base64.b64encode(e.raw).decode() for e in feedback]}
+        assert (await node.call("POST", "/v1/entries", doc)).body["stored"] == 5
+
+        text = hashbank("status", *url, "--feedback").stdout
+        assert "1 entries; 2 givers; verdicts: 1 false_positive, 2 true_positive" in text
+        assert text.count("(superseded by a later verdict)") == 2
+    finally:
+        node.terminate()
+
+
 async def test_hma_csv_export_has_only_active_hashes_under_hma_signal_names(
     tmp_path: Path,
 ) -> None:
