@@ -15,12 +15,15 @@ import numpy as np
 
 from node.store.rows import (
     ActiveItem,
+    AuditRow,
     CaseRow,
     CharterForkRecord,
     FeedbackOnAdd,
     ForkRecord,
     ItemRow,
+    SessionRow,
     StoredEntry,
+    UserRow,
 )
 from protocol.body import Kind
 from protocol.feed import FeedHead
@@ -37,6 +40,12 @@ ADD = int(Kind.ADD)
 CASE_COLUMNS = (
     "case_id, reference, origin, created_ms, pin_hash, pin_salt, failed_attempts, locked_until_ms"
 )
+USER_COLUMNS = (
+    "user_id, name, role, password, must_change, disabled, created_ms, failed_logins, "
+    "locked_until_ms"
+)
+_SESSION_USER_COLUMNS = ", ".join(f"u.{c.strip()}" for c in USER_COLUMNS.split(","))
+AUDIT_COLUMNS = "audit_id, at_ms, actor, action, subject, detail"
 ENTRY_COLUMNS = "cursor, id, author, seq, kind, timestamp_ms, received_ms, raw, erased, void"
 _FEEDBACK_ENTRY_COLUMNS = ", ".join(f"fe.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
 ITEM_QUERY = """
@@ -57,6 +66,13 @@ def item_row(row: Sequence[Any]) -> ItemRow:
     item_id, sig, value, labels, entry_id, author, idx, active = row
     labels_tuple = tuple(labels.split(",")) if labels else ()
     return ItemRow(item_id, sig, value, labels_tuple, entry_id, author, idx, bool(active))
+
+
+def user_row(row: Sequence[Any]) -> UserRow:
+    user_id, name, role, password, must_change, disabled, created, failed, locked = row
+    return UserRow(
+        user_id, name, role, password, bool(must_change), bool(disabled), created, failed, locked
+    )
 
 
 def _marks(n: int) -> str:
@@ -278,6 +294,53 @@ class Reader:
         for entry_id, case_id in rows:
             out.setdefault(entry_id, []).append(int(case_id))
         return out
+
+    # --- console accounts, sessions, audit -------------------------------------------------
+
+    async def user_by_name(self, name: str) -> UserRow | None:
+        rows = await self._all(f"SELECT {USER_COLUMNS} FROM users WHERE name = ?", (name,))
+        return user_row(rows[0]) if rows else None
+
+    async def users(self) -> list[UserRow]:
+        rows = await self._all(f"SELECT {USER_COLUMNS} FROM users ORDER BY name")
+        return [user_row(r) for r in rows]
+
+    async def session_by_hash(self, token_hash: bytes) -> SessionRow | None:
+        """The session whose token hashes to ``token_hash``, with its user."""
+        rows = await self._all(
+            "SELECT s.token_hash, s.csrf, s.created_ms, s.last_seen_ms, s.expires_ms, "
+            f"{_SESSION_USER_COLUMNS} FROM sessions s JOIN users u ON u.user_id = s.user_id "
+            "WHERE s.token_hash = ?",
+            (token_hash,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return SessionRow(r[0], r[1], r[2], r[3], r[4], user_row(r[5:]))
+
+    async def session_count(self, user_id: int) -> int:
+        return int(
+            await self._scalar("SELECT COUNT(*) FROM sessions WHERE user_id = ?", (user_id,))
+        )
+
+    async def audit_page(
+        self, *, before_id: int | None, limit: int, actor: str | None, action: str | None
+    ) -> list[AuditRow]:
+        """Audit lines, newest first, optionally of one actor and/or one action."""
+        where, params = ["1 = 1"], list[object]()
+        for column, value in (("actor", actor), ("action", action)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if before_id is not None:
+            where.append("audit_id < ?")
+            params.append(before_id)
+        rows = await self._all(
+            f"SELECT {AUDIT_COLUMNS} FROM audit WHERE {' AND '.join(where)} "
+            "ORDER BY audit_id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [AuditRow(*r) for r in rows]
 
     # --- feedback --------------------------------------------------------------------------
 
