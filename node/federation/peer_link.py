@@ -23,6 +23,7 @@ from node.federation.client import PeerTransport
 from node.federation.errors import PeerError
 from node.federation.port import Replica
 from node.federation.staleness import HeadWatch
+from node.stats import SLOW_BUCKETS, Timings
 from protocol.errors import ProtocolError
 from protocol.feed import decode_fork_proof
 from protocol.identity import PublicKey
@@ -81,6 +82,7 @@ class PeerLink:
         self.stats: collections.Counter[str] = collections.Counter()
         self.last_ok_ms = 0
         self.last_error = ""
+        self.sync_timings = Timings(SLOW_BUCKETS)  # completed pulls, for /metrics
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -168,6 +170,7 @@ class PeerLink:
         replica.own_head_confirmed.set()  # this peer has shown us how far our own feed reaches
         if pull.comparison.offer:
             await self.client.notify()
+        self.sync_timings.observe(time.perf_counter() - started)
         log.info(
             "sync peer=%s stored=%d behind=%d ahead=%d stalled=%d ms=%.0f",
             self.url,

@@ -236,9 +236,11 @@ class Transaction(Reader):
     async def end_session(self, token_hash: bytes) -> None:
         await self._db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
 
-    async def end_sessions_of(self, user_id: int) -> int:
-        """Delete every session of an account; returns how many there were."""
-        async with self._db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,)) as cur:
+    async def end_sessions_of(self, user_id: int, keep: bytes | None = None) -> int:
+        """Delete every session of an account (but ``keep``); returns how many went."""
+        async with self._db.execute(
+            "DELETE FROM sessions WHERE user_id = ? AND token_hash IS NOT ?", (user_id, keep)
+        ) as cur:
             return int(cur.rowcount)
 
     async def end_stale_sessions(self, idle_before_ms: int, now_ms: int) -> int:
