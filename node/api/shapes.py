@@ -292,6 +292,31 @@ def parse_import(doc: Any) -> list[bytes]:
     return out
 
 
+# --- console accounts (the operator's commands) -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserRequest:
+    """``POST /v1/users``: a new console account; no ``password``: the node makes one."""
+
+    name: str
+    role: str
+    password: str | None
+
+
+def parse_user_add(doc: Any) -> UserRequest:
+    obj = _object(doc, "the request")
+    name, role = _str(obj, "name", ""), _str(obj, "role", "")
+    return UserRequest(str(name), str(role), parse_password(obj))
+
+
+def parse_password(doc: Any) -> str | None:
+    """The optional ``password`` of an account request (a body may be absent)."""
+    if doc is None:
+        return None
+    return _str(_object(doc, "the request"), "password", "", required=False)
+
+
 # --- query parameters ----------------------------------------------------------------------
 
 

@@ -101,14 +101,14 @@ class Node:
         self.pins = PinGuard(store, clock, RateLimiter(PIN_TRIES / PIN_WINDOW_S, PIN_TRIES))
 
     @classmethod
-    async def open(cls, data: DataDir, *, check: bool = True) -> Node:
+    async def open(cls, data: DataDir, *, check: bool = True, clock: Clock = SYSTEM) -> Node:
         """Open the node in ``data``: configuration, key, store, and in-memory state."""
         data.require()
         config = load_config(data)
         keys = KeyRing(data, load_key(data))
         store = await Store.open(data.store, create=True, check=check)
         try:
-            node = cls(data, config, keys, store, load_case_secret(data))
+            node = cls(data, config, keys, store, load_case_secret(data), clock)
         except BaseException:
             await store.close()
             raise

@@ -110,6 +110,10 @@ class Reader:
         rows = await self._all(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE {where}", params)
         return [entry_row(r) for r in rows]
 
+    async def ping(self) -> None:
+        """One trivial read: raises if the connection cannot answer (closed, broken)."""
+        await self._scalar("SELECT 1")
+
     # --- entries ---------------------------------------------------------------------------
 
     async def heads(self) -> dict[bytes, FeedHead]:
