@@ -28,7 +28,7 @@ COOKIE_PATH = "/console"
 # A request refreshes its session's last-seen time at most this often (each refresh is a
 # committed write); the idle timeout is therefore exact to within this much.
 TOUCH_MS = 60_000
-REQUEST_KEY = "console_session"
+REQUEST_KEY: web.RequestKey[Session | None] = web.RequestKey("console_session")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -148,8 +148,7 @@ def clear_cookie(response: web.StreamResponse, *, secure: bool) -> None:
 
 def current_session(request: web.Request) -> Session | None:
     """The session the console middleware found for this request, if any."""
-    found = request.get(REQUEST_KEY)
-    return found if isinstance(found, Session) else None
+    return request.get(REQUEST_KEY)
 
 
 def logged_in(request: web.Request) -> Session:

@@ -18,8 +18,8 @@ from node.errors import RateLimitedError
 from node.limits import RateLimiter
 from node.store import UserRow
 
-CLIENT_TRIES = 10
-CLIENT_WINDOW_S = 300.0
+CLIENT_TRIES = 20
+CLIENT_WINDOW_S = 600.0
 FREE_FAILURES = 5
 FIRST_LOCK_MS = 60_000
 MAX_LOCK_MS = 3_600_000
