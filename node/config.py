@@ -188,7 +188,7 @@ def split_address(text: str, what: str) -> tuple[str, int]:
     """``host:port`` (``[v6]:port`` too) as host and port; ConfigError naming ``what``."""
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"{what} must be host:port (like 127.0.0.1:9750), got {text!r}")
     return host, int(port)
 

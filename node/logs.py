@@ -75,7 +75,10 @@ def _field_value(spec: str, arg: object) -> object:
         return str(arg)
     if kind == "r":
         return repr(arg)
-    return ("%" + spec) % (arg,)
+    try:
+        return ("%" + spec) % (arg,)
+    except (TypeError, ValueError):  # a mismatched call: keep the value rather than fail
+        return str(arg)
 
 
 def split_fields(msg: str, args: tuple[Any, ...]) -> tuple[str, dict[str, object]]:
@@ -132,7 +135,10 @@ class JsonFormatter(logging.Formatter):
                 return split_fields(record.msg, args)
             except (TypeError, ValueError):
                 pass
-        return record.getMessage(), {}
+        try:
+            return record.getMessage(), {}
+        except (TypeError, ValueError):
+            return f"{record.msg} {record.args!r}", {}
 
 
 def setup_logging(level: int = logging.INFO, fmt: str = "text") -> None:
