@@ -311,10 +311,9 @@ def parse_user_add(doc: Any) -> UserRequest:
 
 
 def parse_password(doc: Any) -> str | None:
-    """The optional ``password`` of an account request (a body may be absent)."""
-    if doc is None:
-        return None
-    return _str(_object(doc, "the request"), "password", "", required=False)
+    """The optional ``password`` of an account request object."""
+    obj = _object(doc, "the request")
+    return _str(obj, "password", "") if "password" in obj else None
 
 
 # --- query parameters ----------------------------------------------------------------------

@@ -7,23 +7,17 @@ API token as the actor.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from node.api import shapes
 from node.api.context import json_response, node_of, read_json
 from node.web import views
 from node.web.audit import API_OPERATOR
-from node.web.console import CONSOLE, Console, audit_paging
+from node.web.console import CONSOLE, Console, audit_page, audit_query
 
 
 def _console(request: web.Request) -> Console:
     return request.config_dict[CONSOLE]
-
-
-async def _optional_json(request: web.Request) -> Any:
-    return await read_json(request) if request.can_read_body else None
 
 
 def _now(request: web.Request) -> int:
@@ -45,7 +39,8 @@ async def add_user(request: web.Request) -> web.Response:
 
 
 async def reset_user(request: web.Request) -> web.Response:
-    password = shapes.parse_password(await _optional_json(request))
+    # The body is optional; when there is one, it is an object.
+    password = shapes.parse_password(await read_json(request)) if request.can_read_body else None
     issued = await _console(request).accounts.reset(
         request.match_info["name"], password, API_OPERATOR
     )
@@ -69,11 +64,4 @@ async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
 
 async def audit(request: web.Request) -> web.Response:
     """``?before=&limit=&actor=&action=``: the audit log, newest first."""
-    before, limit = audit_paging(request)
-    entries = await _console(request).audit.page(
-        before_id=before,
-        limit=limit + 1,
-        actor=request.query.get("actor"),
-        action=request.query.get("action"),
-    )
-    return json_response(views.audit_view(entries[:limit], len(entries) > limit))
+    return json_response(await audit_page(_console(request), audit_query(request)))

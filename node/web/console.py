@@ -21,7 +21,7 @@ from node.logs import untrusted
 from node.store import Store
 from node.web import login_page, views
 from node.web.accounts import OPERATOR, Accounts
-from node.web.audit import AuditLog
+from node.web.audit import Action, AuditLog
 from node.web.csrf import (
     LOGIN_COOKIE,
     LOGIN_COOKIE_MAX_AGE,
@@ -31,7 +31,7 @@ from node.web.csrf import (
     read_form,
     submitted_token,
 )
-from node.web.errors import LoginFailedError, NotLoggedInError, WebError
+from node.web.errors import LoginFailedError, NotLoggedInError, PageTooLargeError, WebError
 from node.web.origin import Listener, check_origin
 from node.web.sessions import (
     COOKIE,
@@ -266,32 +266,48 @@ async def api_me(request: web.Request) -> web.StreamResponse:
 @require_login(OPERATOR)
 async def api_audit(request: web.Request) -> web.StreamResponse:
     """``?before=&limit=&actor=&action=``: the audit log, newest first (operators only)."""
-    console = request.app[CONSOLE]
-    before, limit = audit_paging(request)
-    entries = await console.audit.page(
-        before_id=before,
-        limit=limit + 1,
-        actor=request.query.get("actor"),
-        action=request.query.get("action"),
-    )
-    return web.json_response(views.audit_view(entries[:limit], len(entries) > limit))
+    doc = await audit_page(request.app[CONSOLE], audit_query(request))
+    return web.json_response(doc)
 
 
-def audit_paging(request: web.Request) -> tuple[int | None, int]:
-    """``before`` and ``limit`` of an audit read, or a 400 naming the bad one."""
-    values: dict[str, int | None] = {}
-    for name, default in (("before", None), ("limit", 100)):
-        text = request.query.get(name)
-        if text is None:
-            values[name] = default
-        elif text.isascii() and text.isdigit() and len(text) <= 18 and int(text) > 0:
-            values[name] = int(text)
-        else:
-            raise WebError(f"{name} must be a positive whole number, got {text[:40]!r}")
-    limit = values["limit"] or 100
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """What an audit read asks for (``?before=&limit=&actor=&action=``)."""
+
+    before: int | None
+    limit: int
+    actor: str | None
+    action: str | None
+
+
+def audit_query(request: web.Request) -> AuditQuery:
+    """The audit read's parameters, or a 400 (413 for a limit too large) naming the bad one."""
+    q = request.query
+    before = _whole(q.get("before"), "before", minimum=0)
+    limit = _whole(q.get("limit"), "limit", minimum=1)
+    limit = 100 if limit is None else limit
     if limit > MAX_AUDIT_PAGE:
-        raise WebError(f"limit must be at most {MAX_AUDIT_PAGE}, got {limit}")
-    return values["before"], limit
+        raise PageTooLargeError(f"limit must be at most {MAX_AUDIT_PAGE}, got {limit}")
+    action = q.get("action")
+    if action is not None and action not in set(Action):
+        raise WebError(f"action must be one of {', '.join(Action)}, got {action[:40]!r}")
+    return AuditQuery(before, limit, q.get("actor"), action)
+
+
+def _whole(text: str | None, name: str, *, minimum: int) -> int | None:
+    if text is None:
+        return None
+    if text.isascii() and text.isdigit() and len(text) <= 18 and int(text) >= minimum:
+        return int(text)
+    raise WebError(f"{name} must be a whole number of at least {minimum}, got {text[:40]!r}")
+
+
+async def audit_page(console: Console, query: AuditQuery) -> dict[str, object]:
+    """A page of the audit log as JSON, for the console and the operator API alike."""
+    entries = await console.audit.page(
+        before_id=query.before, limit=query.limit + 1, actor=query.actor, action=query.action
+    )
+    return views.audit_view(entries[: query.limit], len(entries) > query.limit)
 
 
 def add_console(app: web.Application, console: Console) -> None:

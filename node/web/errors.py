@@ -80,3 +80,10 @@ class PasswordChangeRequiredError(ForbiddenError):
     """A user who must change the password the operator set before doing anything else."""
 
     code = "password_change_required"
+
+
+class PageTooLargeError(WebError):
+    """A page of results asked for beyond its maximum size."""
+
+    code = "payload_too_large"
+    status_hint = 413
