@@ -89,3 +89,60 @@ def test_a_stopped_node_is_named(tmp_path: Path) -> None:
     out = run_cli("user", "list", "--data", str(data.root), "--url", "http://127.0.0.1:9", stdin="")
     assert out.returncode == 1
     assert "cannot reach the node at http://127.0.0.1:9" in out.stderr
+
+
+def _on_a_terminal(args: list[str], answers: list[str]) -> str:
+    """Run the CLI with a pseudo-terminal as stdin/stdout, typing ``answers`` at its prompts."""
+    import os
+    import sys
+
+    from tests.nodes import ROOT
+
+    leader, follower = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", *args],
+        cwd=ROOT,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        close_fds=True,
+    )
+    os.close(follower)
+    seen = b""
+    try:
+        for answer in answers:
+            while b"password" not in seen.split(b"\n")[-1]:
+                seen += os.read(leader, 4096)
+            os.write(leader, answer.encode() + b"\n")
+            seen += b"\n"
+        proc.wait(timeout=120)
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the follower side closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(leader)
+    return seen.decode(errors="replace")
+
+
+async def test_on_a_terminal_add_asks_for_the_password(node: RunningNode) -> None:
+    where = ["--data", str(node.data.root), "--url", node.url]
+    typed = "typed by the operator"
+    out = await asyncio.to_thread(
+        _on_a_terminal, ["user", "add", "dora", "--role", "operator", *where], [typed, typed]
+    )
+    assert "added operator dora" in out
+    assert "one-time password:" not in out
+    assert typed not in out  # not echoed
+    browser = ConsoleBrowser(node)
+    try:
+        assert (await browser.login("dora", typed)).status == 303
+    finally:
+        await browser.close()
+    # Enter at the prompt: the node makes a one-time password after all.
+    out = await asyncio.to_thread(_on_a_terminal, ["user", "reset", "dora", *where], [""])
+    assert "one-time password: " in out
