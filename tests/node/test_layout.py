@@ -319,3 +319,14 @@ def test_parser_tables_are_parser_tables() -> None:
         assert why, f"{path}: {name} needs a reason to be long"
         assert (path, name) in long, f"{path}: {name} is no longer long; drop it from the list"
         assert "add_argument" in (ROOT / path).read_text(), f"{path}: {name} builds no parser"
+
+
+# --- the map ---------------------------------------------------------------------------------
+
+
+def test_every_file_docs_architecture_names_exists() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`((?:node|protocol)/[\w/]+\.py)`", text))
+    assert len(named) > 30
+    missing = sorted(n for n in named if not (ROOT / n).is_file())
+    assert not missing, f"docs/architecture.md names files that do not exist: {missing}"
