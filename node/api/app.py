@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from node.api import bank, charter, feedback, health, metrics, platform, probes, stream, users
-from node.api.context import GOSSIP, NODE, TOKEN, json_response
+from node.api.context import API_LIMIT, GOSSIP, GUARD, NODE, PEER_LIMIT, TOKEN, json_response
 from node.api.errors import UnauthenticatedError
 from node.api.metrics import METRICS, Metrics
 from node.api.probes import LIFECYCLE, Lifecycle
@@ -33,8 +33,6 @@ from protocol.errors import ProtocolError
 
 log = logging.getLogger("hashbank.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-API_LIMIT: web.AppKey[RateLimiter] = web.AppKey("api_limit", RateLimiter)
-GUARD: web.AppKey[ConnectionGuard] = web.AppKey("guard", ConnectionGuard)
 
 # The one route table: (method, path, handler, open to anyone).
 ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
@@ -180,7 +178,7 @@ def make_app(node: Node, gossip: Gossip | None, token: str) -> web.Application:
     limiters = {"api": app[API_LIMIT], "case_pin": node.pins.per_client}
     if gossip is not None:
         app[GOSSIP] = gossip
-        limiters["peer"] = RateLimiter(config.peer_rate, config.peer_burst)
+        app[PEER_LIMIT] = limiters["peer"] = RateLimiter(config.peer_rate, config.peer_burst)
         app.add_subapp("/v1/peer/", make_peer_app(node, gossip, limiters["peer"]))
     console = Console(node.store, node.clock, console_settings(node))
     limiters["console_login"] = console.guard.per_client
