@@ -32,31 +32,42 @@ def save_peers(data: DataDir, peers: Sequence[PeerConfig]) -> None:
     old = doc.get("peers")
     if old is not None and not isinstance(old, AoT):
         raise ConfigError(f"{path}: peers must be an array of tables ([[peers]])")
-    tables = _reconciled(list(old or []), peers)
-    if "peers" in doc:
-        del doc["peers"]
-    if tables:
-        doc["peers"] = AoT(tables)
+    if old is None:
+        if peers:
+            doc["peers"] = AoT([_table(p) for p in peers])
+    else:
+        _reconcile(old, peers)
+        if not len(old):
+            del doc["peers"]
     text = tomlkit.dumps(doc)
     parse_config(tomllib.loads(text), str(path), text)  # never write a file the node refuses
     _replace(data, text)
 
 
-def _reconciled(tables: list[Table], peers: Sequence[PeerConfig]) -> list[Table]:
-    by_id = {str(t.get("node_id")): t for t in tables}
-    out: list[Table] = []
+def _reconcile(tables: AoT, peers: Sequence[PeerConfig]) -> None:
+    """Edit ``tables`` in place: drop peers not wanted, update URLs, append new peers."""
+    wanted = {p.node_id: p for p in peers}
+    for index in reversed(range(len(tables))):
+        if str(tables[index].get("node_id")) not in wanted:
+            del tables[index]
+    present = set()
+    for table in tables:
+        peer = wanted[str(table.get("node_id"))]
+        present.add(peer.node_id)
+        if table.get("url") != peer.url:
+            table["url"] = peer.url
     for peer in peers:
-        table = by_id.get(peer.node_id)
-        if table is None:
-            table = tomlkit.table()
-            table["url"] = peer.url
-            table["node_id"] = peer.node_id
-            if out:
-                out[-1].add(tomlkit.nl())  # a blank line between [[peers]] tables
-        elif table.get("url") != peer.url:
-            table["url"] = peer.url
-        out.append(table)
-    return out
+        if peer.node_id not in present:
+            if len(tables):
+                tables[-1].add(tomlkit.nl())  # a blank line between [[peers]] tables
+            tables.append(_table(peer))
+
+
+def _table(peer: PeerConfig) -> Table:
+    table = tomlkit.table()
+    table["url"] = peer.url
+    table["node_id"] = peer.node_id
+    return table
 
 
 def _replace(data: DataDir, text: str) -> None:
