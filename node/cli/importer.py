@@ -172,8 +172,8 @@ def import_hashes(
         raise InterruptError(
             f"interrupted after {totals.hashes:,} of {total:,} hashes "
             f"({totals.entries_published + totals.entries_skipped} entries stored); run the "
-            "same command again to resume: the entries already stored are recognised and "
-            "skipped, nothing is published twice"
+            "same command again to resume (same file, same --batch): the entries already "
+            "stored are recognised and skipped, nothing is published twice"
         ) from None
     progress.finish(totals.hashes, _note(totals, started))
     return totals
