@@ -15,7 +15,7 @@ PORT ?=
 # Playwright; Playwright's own browser download cannot work on these machines.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint bench demo fuzz soak clean chromium dist lock
+.PHONY: run test lint bench demo fuzz soak clean chromium systemd dist lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,7 +68,17 @@ chromium:
 			"Debian's chromium package yourself): tests/web needs $(CHROMIUM)" >&2; exit 1; }; }
 	@test -x $(CHROMIUM) || { echo "make: $(CHROMIUM) is still missing" >&2; exit 1; }
 
-test: lint chromium
+# tests/integration/test_deploy.py checks deploy/hashbank.service with Debian's systemd-analyze
+# (and systemd-sysusers); installed like chromium when missing. Nothing is started.
+SYSTEMD_ANALYZE := /usr/bin/systemd-analyze
+systemd:
+	@test -x $(SYSTEMD_ANALYZE) || { echo "make: $(SYSTEMD_ANALYZE) is missing; installing Debian's systemd"; \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd; } \
+		|| { echo "make: could not install systemd with apt-get (run as root, or install" \
+			"Debian's systemd package yourself): tests/integration/test_deploy.py needs" \
+			"$(SYSTEMD_ANALYZE)" >&2; exit 1; }; }
+
+test: lint chromium systemd
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP) chromium

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -206,3 +207,23 @@ def test_the_project_venv_has_exactly_the_locked_versions() -> None:
         if installed != version:
             wrong[name] = (installed, version)
     assert not wrong, f"installed vs locked: {wrong}; re-run make (the stamps track the lock)"
+
+
+def make_dry_run(*args: str) -> str:
+    """What ``make`` would run (``-n``), as if pyproject.toml had just changed (``-W``)."""
+    assert shutil.which("make"), "make is missing (Debian's make package)"
+    command = ["make", "-n", "-W", "pyproject.toml", *args]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_make_run_installs_only_the_runtime_and_takes_a_port() -> None:
+    run_plan = make_dry_run("run", "PORT=8751", "DATA=x")
+    assert "pip install --quiet -c constraints.txt -e .\n" in run_plan
+    assert "[dev]" not in run_plan
+    assert "hashbank run --data x --port 8751" in run_plan
+    assert "--port" not in make_dry_run("run", "DATA=x")
+    test_plan = make_dry_run("test")
+    assert "pip install --quiet -c constraints.txt -e '.[dev]'" in test_plan
+    assert "systemd-analyze" in test_plan  # installed like chromium when missing
