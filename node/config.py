@@ -401,6 +401,8 @@ def initialise(
         raise ConfigError("the organisation name must be 1 to 100 printable characters")
     if role not in ROLES:
         raise ConfigError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    draft = Config(name=name, role=role, host=host, port=port)
+    parse_config(tomllib.loads(render_config(draft)), "the settings given")  # before any file
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o700)
     key = SigningKey.generate()

@@ -122,15 +122,26 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0 if before == after else 1
 
 
+def port(text: str) -> int:
+    """``--port``: 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535; 0: any free port)")
+    return value
+
+
 def add_parsers(commands: Commands) -> None:
     p = commands.add("init", cmd_init, "create a node: identity key, config, store, token")
     p.add_argument("--name", required=True, help="your organisation's name")
     p.add_argument("--role", choices=ROLES, default="publisher")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8750)
+    p.add_argument("--port", type=port, default=8750)
 
     p = commands.add("run", cmd_run, "serve the node until SIGINT/SIGTERM")
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
+    p.add_argument("--host", help="address to listen on (default: listen.host in config.toml)")
+    p.add_argument("--port", type=port, help="port (default: listen.port in config.toml)")
 
     commands.add("rebuild", cmd_rebuild, "re-derive the bank from stored entries (node stopped)")

@@ -85,6 +85,17 @@ def test_a_port_in_use_names_the_port_and_what_to_change(tmp_path: Path) -> None
         assert "Traceback" not in result.stderr
 
 
+def test_bad_listen_settings_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    empty = hashbank("init", "--data", str(tmp_path / "a"), "--name", "A", "--host", "")
+    assert empty.returncode == 2
+    assert "listen.host is empty" in empty.stderr
+    assert not (tmp_path / "a").exists()
+    data = make_data(tmp_path / "b")
+    big = hashbank("run", "--data", str(data.root), "--port", "70000")
+    assert big.returncode == 2
+    assert "70000 is not a port (0-65535; 0: any free port)" in big.stderr
+
+
 async def test_clients_reach_the_node_running_on_the_data_directory(tmp_path: Path) -> None:
     data = make_data(tmp_path / "node")  # config.toml says port 0: nothing listens there
     node = await NodeProcess.start(data)  # `run --port 0`: the kernel picks one
