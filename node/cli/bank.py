@@ -219,6 +219,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def add_parsers(commands: Commands) -> None:
+    _add_publishing(commands)
+    _add_reading(commands)
+
+
+def _add_publishing(commands: Commands) -> None:
+    """``hash``, ``submit``, ``revoke``, ``feedback``."""
     p = commands.add(
         "hash", cmd_hash, "hash files locally (PDQ, MD5, SHA-256); no network", data=False
     )
@@ -258,6 +264,9 @@ def add_parsers(commands: Commands) -> None:
     p.add_argument("--note", default="none", choices=names(FeedbackNote))
     p.add_argument("--entry-id")
 
+
+def _add_reading(commands: Commands) -> None:
+    """``match``, ``status``, ``export``."""
     p = commands.add(
         "match", cmd_match, "match hashes against the bank (exit 3: no match)", client=True
     )
