@@ -16,10 +16,11 @@ from node.datadir import DataDir, read_secret, running_url
 class Client:
     """Calls one node's API with its operator token."""
 
-    def __init__(self, base_url: str, token: str, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, token: str, timeout: float = 60.0, hint: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.hint = hint  # the next step when the node cannot be reached
 
     @classmethod
     def for_data(cls, data: DataDir, url: str | None = None) -> Client:
@@ -30,9 +31,11 @@ class Client:
         """
         data.require()
         base = url or running_url(data)
+        hint = ""
         if not base:
             base = load_config(data).url
-        return cls(reachable(base), read_secret(data.token))
+            hint = f"; is the node running? (start it with: hashbank run --data {data.root})"
+        return cls(reachable(base), read_secret(data.token), hint=hint)
 
     def get(self, path: str, params: dict[str, str] | None = None) -> Any:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
@@ -55,7 +58,9 @@ class Client:
             raise _api_error(exc) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ClientError(f"cannot reach the node at {self.base_url}: {reason}") from None
+            raise ClientError(
+                f"cannot reach the node at {self.base_url}: {reason}{self.hint}"
+            ) from None
 
 
 def reachable(url: str) -> str:

@@ -121,6 +121,7 @@ async def test_a_killed_nodes_url_note_is_not_trusted(tmp_path: Path) -> None:
     assert status.returncode == 1
     assert "cannot reach the node at http://127.0.0.1:0" in status.stderr  # config.toml's
     assert node.url not in status.stderr
+    assert f"is the node running? (start it with: hashbank run --data {data.root})" in status.stderr
 
 
 # --- config.toml and charter mistakes ---------------------------------------------------------
