@@ -284,7 +284,7 @@ async def test_ctrl_c_during_import_says_how_to_resume(tmp_path: Path) -> None:
     node = await NodeProcess.start(data)
     try:
         path = tmp_path / "hashes.csv"
-        rows = ["signal_type,value"] + [f"md5,{i:032x}" for i in range(600)]
+        rows = ["signal_type,value"] + [f"md5,{i:032x}" for i in range(1500)]
         path.write_text("\n".join(rows) + "\n")
         command = [sys.executable, "-m", "node.cli", "import", "--data", str(data.root)]
         proc = subprocess.Popen(
@@ -296,7 +296,7 @@ async def test_ctrl_c_during_import_says_how_to_resume(tmp_path: Path) -> None:
         )
         assert proc.stderr is not None
         first = proc.stderr.readline()  # the first progress line: the import is under way
-        assert "/600 hashes" in first, first
+        assert "/1,500 hashes" in first, first
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 130, err
@@ -304,11 +304,11 @@ async def test_ctrl_c_during_import_says_how_to_resume(tmp_path: Path) -> None:
         assert "run the same command again to resume" in err
         assert "Traceback" not in err
         stored = (await node.status())["entries"]
-        assert 0 < stored < 600
+        assert 0 < stored < 1500
         again = hashbank(*command[3:], "--batch", "1", str(path))  # the same command
         assert again.returncode == 0, again.stderr
         assert json.loads(again.stdout)["entries_already_imported"] == stored
-        assert (await node.status())["active_hashes"] == {"md5": 600}
+        assert (await node.status())["active_hashes"] == {"md5": 1500}
     finally:
         node.terminate()
 
