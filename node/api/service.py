@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from node.api.app import GUARD, make_app
+from node.api.app import make_app
+from node.api.context import GUARD
 from node.api.errors import ListenError
 from node.datadir import TokenFile
 from node.federation.client import HttpTransports

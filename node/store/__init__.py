@@ -3,6 +3,7 @@
 from node.store.errors import StoreError
 from node.store.rows import (
     ActiveItem,
+    CaseRow,
     CharterForkRecord,
     Counts,
     FeedbackOnAdd,
@@ -15,6 +16,7 @@ from node.store.transaction import Transaction
 
 __all__ = [
     "ActiveItem",
+    "CaseRow",
     "CharterForkRecord",
     "Counts",
     "FeedbackOnAdd",

@@ -15,6 +15,7 @@ import numpy as np
 
 from node.store.rows import (
     ActiveItem,
+    CaseRow,
     CharterForkRecord,
     FeedbackOnAdd,
     ForkRecord,
@@ -33,6 +34,9 @@ MAX_STORED_SEQ = 2**63 - 1
 ALL_KINDS = tuple(Kind)
 ADD = int(Kind.ADD)
 
+CASE_COLUMNS = (
+    "case_id, reference, origin, created_ms, pin_hash, pin_salt, failed_attempts, locked_until_ms"
+)
 ENTRY_COLUMNS = "cursor, id, author, seq, kind, timestamp_ms, received_ms, raw, erased, void"
 _FEEDBACK_ENTRY_COLUMNS = ", ".join(f"fe.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
 ITEM_QUERY = """
@@ -228,6 +232,52 @@ class Reader:
             "(SELECT entry_cursor FROM items WHERE case_ref = ?) ORDER BY cursor",
             (author, case_ref),
         )
+
+    # --- cases -----------------------------------------------------------------------------
+
+    async def case_by_reference(self, reference: str) -> CaseRow | None:
+        rows = await self._all(
+            f"SELECT {CASE_COLUMNS} FROM cases WHERE reference = ?", (reference,)
+        )
+        return CaseRow(*rows[0]) if rows else None
+
+    async def case_by_id(self, case_id: int) -> CaseRow | None:
+        rows = await self._all(f"SELECT {CASE_COLUMNS} FROM cases WHERE case_id = ?", (case_id,))
+        return CaseRow(*rows[0]) if rows else None
+
+    async def cases_page(
+        self, *, search: str | None, before_id: int | None, limit: int
+    ) -> list[CaseRow]:
+        """Cases, newest first; ``search`` matches a part of the case number."""
+        where, params = ["1 = 1"], list[object]()
+        if search:
+            where.append("instr(lower(reference), lower(?)) > 0")
+            params.append(search)
+        if before_id is not None:
+            where.append("case_id < ?")
+            params.append(before_id)
+        rows = await self._all(
+            f"SELECT {CASE_COLUMNS} FROM cases WHERE {' AND '.join(where)} "
+            "ORDER BY case_id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [CaseRow(*r) for r in rows]
+
+    async def entries_of_case(self, case_id: int) -> list[StoredEntry]:
+        """The entries of a case, in feed order."""
+        return await self._entries(
+            "id IN (SELECT entry_id FROM case_entries WHERE case_id = ?) ORDER BY cursor",
+            (case_id,),
+        )
+
+    async def cases_of_entries(self, entry_ids: Sequence[bytes]) -> dict[bytes, list[int]]:
+        rows = await self._in(
+            "SELECT entry_id, case_id FROM case_entries WHERE entry_id IN ({})", list(entry_ids)
+        )
+        out: dict[bytes, list[int]] = {}
+        for entry_id, case_id in rows:
+            out.setdefault(entry_id, []).append(int(case_id))
+        return out
 
     # --- feedback --------------------------------------------------------------------------
 

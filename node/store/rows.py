@@ -72,6 +72,20 @@ class CharterForkRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseRow:
+    """One of this helpline's cases, as stored (local only, never published)."""
+
+    case_id: int
+    reference: str
+    origin: str
+    created_ms: int
+    pin_hash: bytes | None
+    pin_salt: bytes | None
+    failed_attempts: int
+    locked_until_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class FeedbackOnAdd:
     """A feedback entry naming one of an author's adds."""
 

@@ -111,6 +111,28 @@ MIGRATIONS: tuple[str, ...] = (
         created_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 4: cases, kept here only: which entries belong to which of this helpline's cases, and the
+    # self-service PIN (a slow salted hash). Published items carry nothing linking them.
+    """
+    CREATE TABLE cases (
+        case_id         INTEGER PRIMARY KEY,
+        reference       TEXT    NOT NULL UNIQUE,  -- the case number people use
+        origin          TEXT    NOT NULL,         -- self_service, caseworker, operator
+        created_ms      INTEGER NOT NULL,
+        pin_hash        BLOB,                     -- scrypt; self-service cases only
+        pin_salt        BLOB,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        locked_until_ms INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE case_entries (
+        case_id  INTEGER NOT NULL,
+        entry_id BLOB    NOT NULL,
+        added_ms INTEGER NOT NULL,
+        PRIMARY KEY (case_id, entry_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX case_entries_entry ON case_entries (entry_id);
+    """,
 )
 
 DERIVED_TABLES = ("heads", "items", "revocations", "feedback")

@@ -155,6 +155,35 @@ class Transaction(Reader):
         self.counters.digest = removed
         self.recount = True
 
+    async def create_case(
+        self,
+        reference: str,
+        origin: str,
+        now_ms: int,
+        pin: tuple[bytes, bytes] | None = None,
+    ) -> int:
+        """A new case; ``pin`` is (hash, salt). Returns its id (the reference must be new)."""
+        pin_hash, pin_salt = pin if pin else (None, None)
+        async with self._db.execute(
+            "INSERT INTO cases (reference, origin, created_ms, pin_hash, pin_salt) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (reference, origin, now_ms, pin_hash, pin_salt),
+        ) as cur:
+            assert cur.lastrowid is not None
+            return int(cur.lastrowid)
+
+    async def link_case(self, case_id: int, entry_id: bytes, now_ms: int) -> None:
+        """Record that ``entry_id`` belongs to the case."""
+        await self._db.execute(
+            "INSERT OR IGNORE INTO case_entries VALUES (?, ?, ?)", (case_id, entry_id, now_ms)
+        )
+
+    async def set_pin_failures(self, case_id: int, failed: int, locked_until_ms: int) -> None:
+        await self._db.execute(
+            "UPDATE cases SET failed_attempts = ?, locked_until_ms = ? WHERE case_id = ?",
+            (failed, locked_until_ms, case_id),
+        )
+
     async def add_fork(self, author: bytes, seq: int, proof: bytes, now_ms: int) -> bool:
         """Record a fork proof; False if this author's fork was already known."""
         # A proof may be at any seq; one beyond what SQLite holds is kept at its limit (the
