@@ -10,10 +10,10 @@ import argparse
 import urllib.parse
 from pathlib import Path
 
+from node.cli.config_edit import save_peers
 from node.cli.errors import UsageError
 from node.cli.parsing import Commands, add_data
 from node.config import PeerConfig, load_config
-from node.config_edit import save_peers
 from node.datadir import DataDir, load_key
 from protocol.errors import ProtocolError
 from protocol.identity import PublicKey

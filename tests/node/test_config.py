@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from node.cli.config_edit import save_peers
 from node.config import Config, PeerConfig, find_line, load_config, parse_config, render_config
-from node.config_edit import save_peers
 from node.datadir import DataDir
 from node.errors import ConfigError
 
