@@ -1,8 +1,8 @@
 """Edits to an operator's ``config.toml`` that keep everything else in it, comments included.
 
-``hashbank peers add`` and ``peers remove`` change only the ``[[peers]]`` tables they must: a peer kept
-keeps its table (and the comments in it), a new one is appended, a removed one is deleted.
-The result is checked like any config before it replaces the file, atomically.
+``hashbank peers add`` and ``peers remove`` change only the ``[[peers]]`` tables they must: a
+peer kept keeps its table (and the comments in it), a new one is appended, a removed one is
+deleted. The result is checked like any config before it replaces the file, atomically.
 """
 
 from __future__ import annotations
