@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
+import re
 import secrets
 import tomllib
+import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,16 +17,17 @@ from typing import Any
 from node.datadir import DataDir, new_token, save_key, write_secret
 from node.errors import ConfigError
 from protocol.errors import ProtocolError
-from protocol.identity import SigningKey, org_id_for, parse_hex
+from protocol.identity import PublicKey, SigningKey, org_id_for, parse_hex
 
 ROLES = ("publisher", "subscriber")
 DEFAULT_PORT = 8750
 MIN_BODY_BYTES = 5 * 1024 * 1024
 MAX_DECODE_WORKERS = 16
-# The positive numbers of the [limits] table (besides max_body_bytes).
+MAX_INTERVAL_S = 86_400
 LOG_FORMATS = ("text", "json")
 MAX_IDLE_MINUTES = 24 * 60
 MAX_SESSION_HOURS = 7 * 24
+# The positive numbers of the [limits] table (besides max_body_bytes).
 LIMITS = (
     "api_rate",
     "api_burst",
@@ -31,6 +36,18 @@ LIMITS = (
     "request_timeout_s",
     "max_connections",
 )
+# Every setting config.toml may hold, by section; anything else is refused as a typo.
+KNOWN: dict[str, tuple[str, ...]] = {
+    "node": ("name", "org_id", "role"),
+    "listen": ("host", "port", "public_url", "trusted_proxies"),
+    "sync": ("interval_seconds", "confirm_own_head", "decode_workers"),
+    "limits": ("max_body_bytes", *LIMITS),
+    "peers": ("url", "node_id"),
+    "console": ("idle_timeout_minutes", "session_hours"),
+    "log": ("format",),
+    "metrics": ("listen",),
+}
+SECTIONS = "[node], [listen], [sync], [limits], [console], [log], [metrics] and [[peers]]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,99 +89,278 @@ class Config:
 
     @property
     def url(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 (RFC 3986 §3.2.2)
+        return self.public_url or f"http://{host}:{self.port}"
 
 
 def load_config(data: DataDir) -> Config:
-    """Parse and check ``config.toml``; every problem names the setting."""
+    """Parse and check ``config.toml``; every problem names the file, the line and the setting."""
     try:
-        raw = tomllib.loads(data.config.read_text())
+        text = data.config.read_text()
+        raw = tomllib.loads(text)
     except OSError as exc:
         raise ConfigError(f"cannot read {data.config}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{data.config} is not valid TOML: {exc}") from None
-    return parse_config(raw, str(data.config))
+    return parse_config(raw, str(data.config), text)
 
 
-def parse_config(raw: dict[str, object], where: str) -> Config:
-    node = _table(raw, "node", where)
-    name = _get(node, "name", str, where, required=True)
-    role = _get(node, "role", str, where) or "publisher"
-    if role not in ROLES:
-        raise ConfigError(f"{where}: node.role must be one of {', '.join(ROLES)}, got {role!r}")
-    listen = _table(raw, "listen", where)
-    port = _get(listen, "port", int, where)
-    port = DEFAULT_PORT if port is None else port
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"{where}: listen.port must be 0-65535, got {port}")
-    peers = tuple(_peer(p, where) for p in _list(raw, "peers", where))
-    sync = _table(raw, "sync", where)
-    interval = _get(sync, "interval_seconds", (int, float), where)
-    confirm = _get(sync, "confirm_own_head", bool, where)
-    workers = _get(sync, "decode_workers", int, where)
-    if workers is not None and not 0 <= workers <= MAX_DECODE_WORKERS:
+def parse_config(raw: dict[str, object], where: str, text: str | None = None) -> Config:
+    """Check ``raw`` (from the file ``where``, whose ``text`` locates lines) into a Config."""
+    at = Where(where, text)
+    _refuse_unknown(raw, at)
+    node = _table(raw, "node", at)
+    listen = _table(raw, "listen", at)
+    peers = tuple(_peer(p, i, at) for i, p in enumerate(_list(raw, "peers", at)))
+    return Config(
+        name=_name(node, at),
+        org_id=_org_id(node, at),
+        role=_choice(node, "role", ROLES, at) or "publisher",
+        host=_host(listen, at),
+        port=_port(listen, at),
+        public_url=_url(listen, "public_url", at.at("listen", "public_url")) or "",
+        peers=peers,
+        **_sync(_table(raw, "sync", at), at),
+        **_limits(_table(raw, "limits", at), at),
+        **_observability(raw, listen, at),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """The config file, for messages: ``path:line`` of a table, a key, or a peer's key."""
+
+    path: str
+    text: str | None = None
+
+    def at(self, table: str, key: str | None = None, index: int | None = None) -> str:
+        line = self.text and find_line(self.text, table, key, index)
+        return f"{self.path}:{line}" if line else self.path
+
+
+_HEADER = re.compile(r"\s*(\[\[?)\s*([^\]\s]+)\s*\]")
+_KEY = re.compile(r"""\s*["']?([A-Za-z0-9_-]+)["']?\s*=""")
+
+
+def find_line(text: str, table: str, key: str | None, index: int | None = None) -> int | None:
+    """The 1-based line of ``[table]`` (the ``index``-th ``[[table]]``) or of ``key`` in it.
+
+    tomllib keeps no positions, so this scans the text: enough for the plain files people
+    write; a setting it cannot place (a dotted key, an inline table) gets no line number.
+    """
+    current, seen, want = "", -1, index or 0
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header:
+            current = header.group(2)
+            seen = seen + 1 if current == table and header.group(1) == "[[" else seen
+            if key is None and current == table and (index is None or seen == want):
+                return number
+            continue
+        found = _KEY.match(line)
+        here = current == table and (index is None or seen == want)
+        if key is not None and found and found.group(1) == key and here:
+            return number
+    return None
+
+
+def _refuse_unknown(raw: dict[str, object], at: Where) -> None:
+    """Unknown sections and settings are mistakes (a typo would silently keep a default)."""
+    for name, value in raw.items():
+        if name not in KNOWN:
+            if isinstance(value, dict | list):
+                raise ConfigError(
+                    f"{at.at(name)}: unknown section [{name}]{_did_you_mean(name, KNOWN)}; "
+                    f"the sections are {SECTIONS}"
+                )
+            homes = [f"[{table}]" for table, keys in KNOWN.items() if name in keys]
+            hint = f"; it belongs under {homes[0]}" if homes else f"; the sections are {SECTIONS}"
+            raise ConfigError(f"{at.at('', name)}: setting {name} is outside any section{hint}")
+        tables = value if isinstance(value, list) else [value]
+        for index, table in enumerate(tables):
+            if not isinstance(table, dict):
+                continue  # _table and _list say what is wrong with it
+            for key in table:
+                if key not in KNOWN[name]:
+                    where = at.at(name, key, index if isinstance(value, list) else None)
+                    raise ConfigError(
+                        f"{where}: unknown setting {name}.{key}"
+                        f"{_did_you_mean(key, KNOWN[name])}; [{name}] takes "
+                        f"{', '.join(KNOWN[name])}"
+                    )
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _table(raw: dict[str, object], name: str, at: Where) -> dict[str, object]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{at.at('', name)}: [{name}] must be a table")
+    return value
+
+
+def _list(raw: dict[str, object], name: str, at: Where) -> list[object]:
+    value = raw.get(name, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"{at.at(name)}: {name} must be an array of tables ([[{name}]])")
+    return value
+
+
+def _get(
+    table: dict[str, object],
+    key: str,
+    kind: type | tuple[type, ...],
+    where: str,
+    *,
+    required: bool = False,
+    setting: str = "",
+) -> Any:
+    value = table.get(key)
+    setting = setting or key
+    if value is None:
+        if required:
+            raise ConfigError(f"{where}: missing setting {setting!r}")
+        return None
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ConfigError(
-            f"{where}: sync.decode_workers must be 0-{MAX_DECODE_WORKERS}, got {workers}"
+            f"{where}: setting {setting} has the wrong type: {value!r} is not {_kind(kind)}"
         )
-    limits = _table(raw, "limits", where)
-    max_body = _get(limits, "max_body_bytes", int, where)
-    numbers = {setting: _get(limits, setting, (int, float), where) for setting in LIMITS}
-    for setting, value in numbers.items():
-        if value is not None and value <= 0:
-            raise ConfigError(f"{where}: limits.{setting} must be positive, got {value}")
-    if max_body is not None and max_body < MIN_BODY_BYTES:
-        raise ConfigError(
-            f"{where}: limits.max_body_bytes must be at least {MIN_BODY_BYTES} so a full-size "
-            "entry can be pushed between nodes"
-        )
-    limit_values = {k: v for k, v in numbers.items() if v is not None}
-    if "max_connections" in limit_values:
-        limit_values["max_connections"] = int(limit_values["max_connections"])
-    org_id = str(_get(node, "org_id", str, where) or "")
+    return value
+
+
+def _kind(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return "a number" if float in kinds else " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _name(node: dict[str, object], at: Where) -> str:
+    where = at.at("node", "name") if "name" in node else at.at("node")
+    name = str(_get(node, "name", str, where, required=True, setting="node.name")).strip()
+    if not 0 < len(name) <= 100 or not name.isprintable():
+        raise ConfigError(f"{where}: node.name must be 1 to 100 printable characters")
+    return name
+
+
+def _org_id(node: dict[str, object], at: Where) -> str:
+    where = at.at("node", "org_id")
+    org_id = str(_get(node, "org_id", str, where, setting="node.org_id") or "")
     if org_id:
         try:
             parse_hex(org_id, 32, "node.org_id")
         except ProtocolError as exc:
             raise ConfigError(f"{where}: {exc.message}") from None
-    return Config(
-        name=str(name),
-        org_id=org_id,
-        role=str(role),
-        host=str(_get(listen, "host", str, where) or "127.0.0.1"),
-        port=int(port),
-        public_url=str(_get(listen, "public_url", str, where) or ""),
-        peers=peers,
-        sync_interval_s=float(interval) if interval is not None else 30.0,
-        confirm_own_head=True if confirm is None else bool(confirm),
-        decode_workers=1 if workers is None else int(workers),
-        max_body_bytes=int(max_body) if max_body is not None else 8 * 1024 * 1024,
-        **limit_values,
-        **_observability(raw, listen, where),
-    )
+    return org_id
 
 
-def _observability(raw: dict[str, object], listen: dict[str, object], where: str) -> dict[str, Any]:
+def _choice(table: dict[str, object], key: str, choices: tuple[str, ...], at: Where) -> str:
+    where = at.at("node", key)
+    value = str(_get(table, key, str, where, setting=f"node.{key}") or "")
+    if value and value not in choices:
+        raise ConfigError(f"{where}: node.{key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _host(listen: dict[str, object], at: Where) -> str:
+    where = at.at("listen", "host")
+    host = _get(listen, "host", str, where, setting="listen.host")
+    if host is not None and not host.strip():
+        raise ConfigError(f"{where}: listen.host is empty (127.0.0.1 serves this machine only)")
+    return str(host or "127.0.0.1")
+
+
+def _port(listen: dict[str, object], at: Where) -> int:
+    where = at.at("listen", "port")
+    port = _get(listen, "port", int, where, setting="listen.port")
+    if port is not None and not 0 <= port <= 65535:
+        raise ConfigError(f"{where}: listen.port must be 0-65535, got {port}")
+    return DEFAULT_PORT if port is None else int(port)
+
+
+def _url(table: dict[str, object], key: str, where: str, setting: str = "") -> str | None:
+    setting = setting or f"listen.{key}"
+    url = _get(table, key, str, where, setting=setting)
+    if url is not None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"{where}: {setting} must be an http(s):// URL, got {url!r}")
+    return None if url is None else str(url)
+
+
+def _sync(sync: dict[str, object], at: Where) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    where = at.at("sync", "interval_seconds")
+    interval = _get(sync, "interval_seconds", (int, float), where, setting="sync.interval_seconds")
+    if interval is not None:
+        if not 0 < interval <= MAX_INTERVAL_S:
+            raise ConfigError(
+                f"{where}: sync.interval_seconds must be more than 0 and at most "
+                f"{MAX_INTERVAL_S} (a day), got {interval}"
+            )
+        values["sync_interval_s"] = float(interval)
+    where = at.at("sync", "confirm_own_head")
+    confirm = _get(sync, "confirm_own_head", bool, where, setting="sync.confirm_own_head")
+    if confirm is not None:
+        values["confirm_own_head"] = bool(confirm)
+    where = at.at("sync", "decode_workers")
+    workers = _get(sync, "decode_workers", int, where, setting="sync.decode_workers")
+    if workers is not None:
+        if not 0 <= workers <= MAX_DECODE_WORKERS:
+            raise ConfigError(
+                f"{where}: sync.decode_workers must be 0-{MAX_DECODE_WORKERS}, got {workers}"
+            )
+        values["decode_workers"] = int(workers)
+    return values
+
+
+def _limits(limits: dict[str, object], at: Where) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for setting in ("max_body_bytes", *LIMITS):
+        where = at.at("limits", setting)
+        integral = setting in ("max_body_bytes", "max_connections")
+        kind: type | tuple[type, ...] = int if integral else (int, float)
+        value = _get(limits, setting, kind, where, setting=f"limits.{setting}")
+        if value is None:
+            continue
+        if value <= 0:
+            raise ConfigError(f"{where}: limits.{setting} must be positive, got {value}")
+        if setting == "max_body_bytes" and value < MIN_BODY_BYTES:
+            raise ConfigError(
+                f"{where}: limits.max_body_bytes must be at least {MIN_BODY_BYTES} so a "
+                "full-size entry can be pushed between nodes"
+            )
+        values[setting] = int(value) if integral else float(value)
+    return values
+
+
+def _observability(raw: dict[str, object], listen: dict[str, object], at: Where) -> dict[str, Any]:
     """The console's, the logs' and the metrics' settings (only those that are set)."""
     out: dict[str, Any] = {}
     proxies = listen.get("trusted_proxies")
     if proxies is not None:
-        out["trusted_proxies"] = _networks(proxies, where)
-    console = _table(raw, "console", where)
+        out["trusted_proxies"] = _networks(proxies, at.at("listen", "trusted_proxies"))
+    console = _table(raw, "console", at)
     for key, field_name, most in (
         ("idle_timeout_minutes", "console_idle_minutes", MAX_IDLE_MINUTES),
         ("session_hours", "console_session_hours", MAX_SESSION_HOURS),
     ):
-        value = _get(console, key, (int, float), where)
+        where = at.at("console", key)
+        value = _get(console, key, (int, float), where, setting=f"console.{key}")
         if value is not None:
             if not 0 < value <= most:
                 raise ConfigError(f"{where}: console.{key} must be above 0 and at most {most}")
             out[field_name] = float(value)
-    fmt = _get(_table(raw, "log", where), "format", str, where)
+    where = at.at("log", "format")
+    fmt = _get(_table(raw, "log", at), "format", str, where, setting="log.format")
     if fmt is not None:
         if fmt not in LOG_FORMATS:
             raise ConfigError(f"{where}: log.format must be one of {', '.join(LOG_FORMATS)}")
         out["log_format"] = fmt
-    metrics = _get(_table(raw, "metrics", where), "listen", str, where)
+    where = at.at("metrics", "listen")
+    metrics = _get(_table(raw, "metrics", at), "listen", str, where, setting="metrics.listen")
     if metrics:
         split_address(metrics, f"{where}: metrics.listen")
         out["metrics_listen"] = metrics
@@ -193,44 +389,23 @@ def split_address(text: str, what: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _table(raw: dict[str, object], name: str, where: str) -> dict[str, object]:
-    value = raw.get(name, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: [{name}] must be a table")
-    return value
-
-
-def _list(raw: dict[str, object], name: str, where: str) -> list[object]:
-    value = raw.get(name, [])
-    if not isinstance(value, list):
-        raise ConfigError(f"{where}: {name} must be an array of tables ([[{name}]])")
-    return value
-
-
-def _get(
-    table: dict[str, object],
-    key: str,
-    kind: type | tuple[type, ...],
-    where: str,
-    *,
-    required: bool = False,
-) -> Any:
-    value = table.get(key)
-    if value is None:
-        if required:
-            raise ConfigError(f"{where}: missing setting {key!r}")
-        return None
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise ConfigError(f"{where}: setting {key!r} has the wrong type ({value!r})")
-    return value
-
-
-def _peer(raw: object, where: str) -> PeerConfig:
+def _peer(raw: object, index: int, at: Where) -> PeerConfig:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: each [[peers]] entry must be a table")
-    url = _get(raw, "url", str, where, required=True)
-    node_id = _get(raw, "node_id", str, where, required=True)
-    return PeerConfig(str(url), str(node_id))
+        raise ConfigError(f"{at.at('peers', None, index)}: each [[peers]] entry must be a table")
+    where = at.at("peers", None, index)
+    url = _url(raw, "url", at.at("peers", "url", index), setting="peers.url")
+    if url is None:
+        raise ConfigError(f"{where}: missing setting 'url' in this [[peers]] entry")
+    node_where = at.at("peers", "node_id", index)
+    node_id = _get(raw, "node_id", str, node_where, required=True, setting="peers.node_id")
+    try:
+        key = PublicKey.from_text(node_id)
+    except ProtocolError:
+        raise ConfigError(
+            f"{node_where}: peers.node_id must be the peer's node id (64 hex characters), "
+            f"got {node_id!r}"
+        ) from None
+    return PeerConfig(url.rstrip("/"), str(key))
 
 
 def render_config(config: Config) -> str:
@@ -317,6 +492,8 @@ def initialise(
         raise ConfigError("the organisation name must be 1 to 100 printable characters")
     if role not in ROLES:
         raise ConfigError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    draft = Config(name=name, role=role, host=host, port=port)
+    parse_config(tomllib.loads(render_config(draft)), "the settings given")  # before any file
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o700)
     key = SigningKey.generate()

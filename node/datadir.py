@@ -8,11 +8,13 @@ Layout of ``DATA``::
     case.secret      key that turns case references into opaque ids before publishing, 0600
     store.sqlite     the SQLite store (entries and everything derived from them)
     node.lock        held by the one process working on the directory
+    node.url         while a node runs: the URL it serves (what the CLI talks to), locked
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from protocol.errors import ProtocolError
 from protocol.identity import SigningKey
 
 KEY_PREFIX = "hashbank-ed25519-seed:"
+log = logging.getLogger("hashbank")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,11 @@ class DataDir:
 
     @property
     def lock(self) -> Path:
-        return self.root / "node.datadir"
+        return self.root / "node.lock"
+
+    @property
+    def url_file(self) -> Path:
+        return self.root / "node.url"
 
     def require(self) -> None:
         """Refuse clearly when ``root`` is not an initialised data directory."""
@@ -84,6 +91,47 @@ def read_secret(path: Path) -> str:
     if mode & 0o077:
         raise ConfigError(f"{path} is readable by other users; run: chmod 600 {path}")
     return text
+
+
+def replace_secret(path: Path, text: str) -> None:
+    """Replace a secret file atomically: readers see the old text or the new, never half."""
+    tmp = path.with_name(f".{path.name}.new")
+    tmp.unlink(missing_ok=True)
+    write_secret(tmp, text)
+    os.replace(tmp, path)
+
+
+class TokenFile:
+    """The operator token, re-read whenever ``operator.token`` is replaced.
+
+    ``hashbank token rotate`` renames a new file over the old one, which changes its inode, so
+    a running node notices on the next request (one stat per call) and the old token stops
+    working at once. A file that becomes unreadable keeps the token already loaded.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp = self._stat()
+        self._token = read_secret(path)
+
+    def _stat(self) -> tuple[int, ...] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        # ctime too: a chmod that makes the file usable again changes nothing else.
+        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+
+    def current(self) -> str:
+        stamp = self._stat()
+        if stamp is not None and stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self._token = read_secret(self.path)
+                log.info("operator token reloaded from %s", self.path)
+            except ConfigError as exc:
+                log.warning("operator token not reloaded, the old one stays: %s", exc.message)
+        return self._token
 
 
 def load_key(data: DataDir) -> SigningKey:
@@ -150,3 +198,57 @@ class DataLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+class UrlNote:
+    """``node.url``: the URL a running node serves, for the CLI on the same machine.
+
+    The node holds an exclusive lock on the file while it serves, so a note left behind by a
+    killed node (the lock dies with its process) is never mistaken for a running one.
+    """
+
+    def __init__(self, data: DataDir, url: str) -> None:
+        self.path = data.url_file
+        self.url = url
+        self._fd: int | None = None
+
+    def __enter__(self) -> UrlNote:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        # Written before it is locked: a reader sees the lock only once the URL is there.
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{self.url}\n".encode())
+        os.fsync(fd)
+        # Blocking: only a reader's momentary shared lock can be in the way (the data
+        # directory's own lock keeps a second node out).
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+
+def running_url(data: DataDir) -> str | None:
+    """The URL of the node running on ``data`` now, if one is (see ``UrlNote``)."""
+    try:
+        fd = os.open(data.url_file, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 4096).decode("utf-8", "replace").strip()
+            return text or None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None  # nobody holds it: left by a node that is gone
+    finally:
+        os.close(fd)

@@ -9,6 +9,7 @@ the same verdicts on its own.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,6 +126,12 @@ class CharterChain:
         return None
 
 
+def utc(ms: int) -> str:
+    """Epoch milliseconds as an ISO 8601 UTC time, for messages people read."""
+    when = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).replace(microsecond=0)
+    return when.isoformat().replace("+00:00", "Z")
+
+
 class CharterPolicy:
     """The ``KeyPolicy`` of a network with a charter."""
 
@@ -138,7 +145,7 @@ class CharterPolicy:
         if then is None:
             raise UnauthorizedError(
                 f"author {author.hex()} was not a member when entry seq {header.seq} was "
-                f"signed ({header.timestamp_ms})",
+                f"signed ({utc(header.timestamp_ms)}){self._why_not(author, header.timestamp_ms)}",
                 field="author",
             )
         allowed = ROLES_FOR_KIND[header.kind]
@@ -155,6 +162,27 @@ class CharterPolicy:
                 f"key {header.key.hex()} is not the key of {author.hex()} at seq {header.seq}",
                 field="key",
             )
+
+    def _why_not(self, author: bytes, timestamp_ms: int) -> str:
+        """Which version removed ``author`` before ``timestamp_ms``, or when it joins."""
+        versions = self.chain.versions
+        for before, after in zip(reversed(versions[:-1]), reversed(versions[1:]), strict=True):
+            effective = after.body.effective_ms
+            if (
+                effective <= timestamp_ms
+                and before.body.member(author)
+                and not after.body.member(author)
+            ):
+                return (
+                    f": charter version {after.number}, in effect from {utc(effective)}, removed it"
+                )
+        for charter in versions:
+            if charter.body.member(author) is not None:
+                return (
+                    f": it joins in charter version {charter.number}, in effect from "
+                    f"{utc(charter.body.effective_ms)}"
+                )
+        return ": no charter version lists it"
 
     def is_void(self, header: Header) -> bool:
         """True when a takedown in the latest version covers this entry."""

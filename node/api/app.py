@@ -119,7 +119,7 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     ):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        expected = request.app[TOKEN]
+        expected = request.app[TOKEN]()
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             token.strip().encode(), expected.encode()
         ):
@@ -159,15 +159,18 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
         )
 
 
-def make_app(node: Node, gossip: Gossip | None, token: str) -> web.Application:
-    """The HTTP application for ``node``; the caller starts and stops gossip and upkeep."""
+def make_app(node: Node, gossip: Gossip | None, token: str | Callable[[], str]) -> web.Application:
+    """The HTTP application for ``node``; the caller starts and stops gossip and upkeep.
+
+    ``token`` is the operator token, or a function giving the current one.
+    """
     config = node.config
     app = web.Application(
         middlewares=[request_log, errors, auth, console_middleware],
         client_max_size=config.max_body_bytes,
     )
     app[NODE] = node
-    app[TOKEN] = token
+    app[TOKEN] = token if callable(token) else lambda: token
     app[API_LIMIT] = RateLimiter(config.api_rate, config.api_burst)
     app[GUARD] = ConnectionGuard(config.request_timeout_s, config.max_connections)
     app[BODY_TIMEOUT] = 3 * config.request_timeout_s

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +18,8 @@ from node.replica.node import Node
 
 NODE: web.AppKey[Node] = web.AppKey("node", Node)
 GOSSIP: web.AppKey[Gossip] = web.AppKey("gossip", Gossip)
-TOKEN: web.AppKey[str] = web.AppKey("token", str)
+# The operator token as it is now (``TokenFile.current``: a rotation takes effect at once).
+TOKEN: web.AppKey[Callable[[], str]] = web.AppKey("token", Callable)  # type: ignore[arg-type]
 API_LIMIT: web.AppKey[RateLimiter] = web.AppKey("api_limit", RateLimiter)
 PEER_LIMIT: web.AppKey[RateLimiter] = web.AppKey("api_peer_limit", RateLimiter)
 GUARD: web.AppKey[ConnectionGuard] = web.AppKey("guard", ConnectionGuard)

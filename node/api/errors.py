@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 from node.errors import NodeError
 
 
@@ -36,3 +38,24 @@ class PayloadTooLargeError(ApiError):
 
     code = "payload_too_large"
     status_hint = 413
+
+
+LISTEN_REASONS = {
+    errno.EADDRINUSE: "the port is in use (another hashbank node, or another program?)",
+    errno.EACCES: "this user may not listen on ports below 1024",
+    errno.EADDRNOTAVAIL: "the address is not one of this machine's",
+}
+
+
+class ListenError(ApiError):
+    """The node cannot listen on its address: the port is taken, privileged, or not ours."""
+
+    code = "cannot_listen"
+    status_hint = 500
+
+    def __init__(self, host: str, port: int, exc: OSError) -> None:
+        reason = LISTEN_REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+        super().__init__(f"cannot listen on {host}:{port}: {reason}")
+        self.host = host
+        self.port = port
+        self.errno = exc.errno

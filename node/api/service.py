@@ -16,10 +16,11 @@ from aiohttp import web
 
 from node.api.app import make_app
 from node.api.context import GUARD
+from node.api.errors import ListenError
 from node.api.metrics import METRICS, metrics_app
 from node.api.probes import LIFECYCLE
 from node.config import split_address
-from node.datadir import read_secret
+from node.datadir import TokenFile
 from node.federation.client import HttpTransports
 from node.federation.gossip import ConfigPeers, Gossip
 from node.replica.node import Node
@@ -34,7 +35,7 @@ SESSION_SWEEP_EVERY = 30  # expiry sweeps, so about every five minutes
 class Service:
     """One node serving HTTP, with gossip and the expiry sweep running beside it."""
 
-    def __init__(self, node: Node, token: str) -> None:
+    def __init__(self, node: Node, token: str | Callable[[], str]) -> None:
         self.node = node
         self.transports = HttpTransports(lambda: node.key)
         peers = ConfigPeers(node.data, node.config.peers)
@@ -58,9 +59,15 @@ class Service:
         factory = self.app[GUARD].wrap(self.runner.server) if self.runner.server else None
         if factory is None:
             raise RuntimeError("the runner must be set up before listening")
-        self.server = await asyncio.get_running_loop().create_server(factory, host, port)
+        try:
+            self.server = await asyncio.get_running_loop().create_server(factory, host, port)
+        except OSError as exc:
+            await self.runner.cleanup()
+            raise ListenError(host, port, exc) from None
         bound = self.server.sockets[0].getsockname()
-        self.url = f"http://{bound[0]}:{bound[1]}"
+        # An IPv6 address needs brackets in a URL (RFC 3986 §3.2.2).
+        address = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        self.url = f"http://{address}:{bound[1]}"
         # Gossip starts once peer routes can answer: a peer may call back at once.
         await self.gossip.start()
         if self.node.config.metrics_listen:
@@ -120,7 +127,7 @@ async def _sweep_expired(node: Node, console: Console) -> None:
 
 async def serve(node: Node, *, host: str, port: int, ready: Callable[[str], None]) -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly."""
-    service = Service(node, read_secret(node.data.token))
+    service = Service(node, TokenFile(node.data.token).current)
     ready(await service.start(host, port))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from node.cli import importer
 from node.cli.client import Client
-from node.cli.errors import UsageError
+from node.cli.errors import InputError, UsageError
 from node.cli.parsing import Commands, names
+from node.cli.progress import Progress
+from node.cli.when import date, parse_when
+from node.clock import now_ms
 from node.datadir import DataDir
 from node.errors import NodeError
 from protocol.body import FeedbackNote, RevokeReason, Verdict
@@ -30,18 +35,53 @@ def client_for(args: argparse.Namespace) -> Client:
 def cmd_hash(args: argparse.Namespace) -> int:
     from node.hashing.pdq import hash_file
 
+    files = list(hash_targets(args.files, recursive=args.recursive))
+    # The bar is for a person waiting on a pipe or a file; on a terminal the lines show it.
+    progress = Progress(len(files), "files", quiet=sys.stdout.isatty())
     failures = 0
-    for name in args.files:
+    for done, (name, problem) in enumerate(files, 1):
         try:
+            if problem:
+                raise InputError(problem)
             result = hash_file(name).to_json()
         except NodeError as exc:
             failures += 1
             result = {"file": name, "error": exc.message}
         print(json.dumps(result), flush=True)
+        progress.update(done)
+    progress.finish(len(files))
     return 1 if failures else 0
 
 
-def hash_specs(values: Sequence[str], stdin: TextIO) -> Iterator[tuple[str, str]]:
+def hash_targets(names: Sequence[str], *, recursive: bool) -> Iterator[tuple[str, str | None]]:
+    """(file, problem) for each argument; with ``recursive`` the files under a directory.
+
+    Hidden files and directories (``.DS_Store``, ``.thumbnails/``) are left out, and symbolic
+    links to directories are not followed (a loop would never end).
+    """
+    for name in names:
+        if not os.path.isdir(name):
+            yield name, None
+        elif not recursive:
+            yield name, f"{name} is a directory; hashbank hash -r hashes the files in it"
+        else:
+            for root, dirs, files in os.walk(name):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for file in sorted(files):
+                    if not file.startswith("."):
+                        yield os.path.join(root, file), None
+
+
+@dataclass(frozen=True, slots=True)
+class HashSpec:
+    """One hash to submit or match, and the file it came from (a `hashbank hash` line)."""
+
+    signal_type: str
+    value: str
+    file: str | None = None
+
+
+def hash_specs(values: Sequence[str], stdin: TextIO) -> Iterator[HashSpec]:
     """``type:hex`` arguments, or with ``-`` the JSON lines ``hashbank hash`` prints."""
     for value in values:
         if value == "-":
@@ -50,10 +90,10 @@ def hash_specs(values: Sequence[str], stdin: TextIO) -> Iterator[tuple[str, str]
         kind, sep, hex_value = value.partition(":")
         if not sep:
             raise UsageError(f"{value!r}: write hashes as TYPE:HEX, e.g. pdq:f8f8…")
-        yield kind, hex_value
+        yield HashSpec(kind, hex_value)
 
 
-def _specs_from_lines(stream: TextIO) -> Iterator[tuple[str, str]]:
+def _specs_from_lines(stream: TextIO) -> Iterator[HashSpec]:
     for number, line in enumerate(stream, 1):
         if not line.strip():
             continue
@@ -63,23 +103,30 @@ def _specs_from_lines(stream: TextIO) -> Iterator[tuple[str, str]]:
             raise UsageError(f"stdin line {number} is not JSON") from None
         if not isinstance(doc, dict):
             raise UsageError(f"stdin line {number} is not a JSON object")
-        yield from importer.hashes_in(doc)
+        file = doc.get("file") if isinstance(doc.get("file"), str) else None
+        for kind, value in importer.hashes_in(doc):
+            yield HashSpec(kind, value, file)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    extra: dict[str, Any] = {"case": args.case} if args.case else {}
+    if args.expires:
+        now = now_ms()
+        expires = parse_when(args.expires, now, "--expires")
+        if expires <= now:
+            raise UsageError(f"--expires {args.expires!r} is in the past ({date(expires)})")
+        extra["expires_ms"] = expires
     items = [
-        {
-            "signal_type": kind,
-            "value": value,
-            "labels": args.label or [],
-            **({"case": args.case} if args.case else {}),
-        }
-        for kind, value in hash_specs(args.hashes, sys.stdin)
+        {"signal_type": h.signal_type, "value": h.value, "labels": args.label or [], **extra}
+        for h in hash_specs(args.hashes, sys.stdin)
     ]
     if not items:
         raise UsageError("no hashes to submit")
     result = client_for(args).post("/v1/hashes", {"items": items})
-    print(json.dumps({**result, "items": len(items)}))
+    done = {**result, "items": len(items)}
+    if "expires_ms" in extra:
+        done["expires"] = date(extra["expires_ms"])
+    print(json.dumps(done))
     return 0
 
 
@@ -117,16 +164,20 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    queries = [{"signal_type": k, "value": v} for k, v in hash_specs(args.hashes, sys.stdin)]
-    if not queries:
+    specs = list(hash_specs(args.hashes, sys.stdin))
+    if not specs:
         raise UsageError("no hashes to match")
     client, matched = client_for(args), 0
-    for start in range(0, len(queries), 1000):
-        part = queries[start : start + 1000]
-        doc = {"queries": part, "threshold": args.threshold}
-        for query, result in zip(part, client.post("/v1/match", doc)["results"], strict=True):
+    for start in range(0, len(specs), 1000):
+        part = specs[start : start + 1000]
+        queries = [{"signal_type": h.signal_type, "value": h.value} for h in part]
+        doc = {"queries": queries, "threshold": args.threshold}
+        answers = client.post("/v1/match", doc)["results"]
+        for spec, query, result in zip(part, queries, answers, strict=True):
             matched += bool(result["matches"])
-            print(json.dumps({"query": query, "matches": result["matches"]}))
+            # The file a `hashbank hash` line named, so `hash *.jpg | match -` says which.
+            line = {"file": spec.file} if spec.file is not None else {}
+            print(json.dumps({**line, "query": query, "matches": result["matches"]}))
     return 0 if matched else 3
 
 
@@ -135,7 +186,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         from node.cli.platform import cmd_status_feedback
 
         return cmd_status_feedback(args, client_for(args))
-    print(json.dumps(client_for(args).get("/v1/status"), indent=2))
+    doc = client_for(args).get("/v1/status")
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        from node.cli.status import print_status
+
+        print_status(doc, sys.stdout)
     return 0
 
 
@@ -145,6 +202,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         return cmd_export_hma_csv(args, client_for(args))
     client = client_for(args)
+    total = int(client.get("/v1/status").get("entries", 0))
+    # Writing to the terminal itself, the entries are the progress.
+    progress = Progress(total, "entries", quiet=not args.out and sys.stdout.isatty())
     out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115 - closed below
     cursor, count = "0", 0
     try:
@@ -154,21 +214,35 @@ def cmd_export(args: argparse.Namespace) -> int:
                 out.write(json.dumps({"entry_id": change["entry_id"], "entry": change["entry"]}))
                 out.write("\n")
                 count += 1
+            progress.update(count)
             cursor = page["cursor"]
             if not page["more"]:
                 break
     finally:
         if args.out:
             out.close()
+    progress.finish(count)
     print(f"exported {count} entries", file=sys.stderr)
     return 0
 
 
 def add_parsers(commands: Commands) -> None:
+    _add_publishing(commands)
+    _add_reading(commands)
+
+
+def _add_publishing(commands: Commands) -> None:
+    """``hash``, ``submit``, ``revoke``, ``feedback``."""
     p = commands.add(
         "hash", cmd_hash, "hash files locally (PDQ, MD5, SHA-256); no network", data=False
     )
     p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="hash the files under directories too (hidden ones are skipped)",
+    )
 
     p = commands.add(
         "submit",
@@ -179,6 +253,11 @@ def add_parsers(commands: Commands) -> None:
     p.add_argument("hashes", nargs="+", metavar="HASH")
     p.add_argument("--case", help="your case reference (published only as an opaque id)")
     p.add_argument("--label", action="append", help="label for every hash (repeatable)")
+    p.add_argument(
+        "--expires",
+        metavar="WHEN",
+        help="when the hashes expire: a date (2027-06-01, UTC) or a duration from now (90d, 12h)",
+    )
 
     p = commands.add(
         "revoke",
@@ -197,6 +276,9 @@ def add_parsers(commands: Commands) -> None:
     p.add_argument("--note", default="none", choices=names(FeedbackNote))
     p.add_argument("--entry-id")
 
+
+def _add_reading(commands: Commands) -> None:
+    """``match``, ``status``, ``export``."""
     p = commands.add(
         "match", cmd_match, "match hashes against the bank (exit 3: no match)", client=True
     )
@@ -208,7 +290,7 @@ def add_parsers(commands: Commands) -> None:
         "--feedback", action="store_true", help="list platforms' verdicts on your entries"
     )
     p.add_argument("--case", help="with --feedback: only the entries of this case reference")
-    p.add_argument("--json", action="store_true", help="with --feedback: print JSON")
+    p.add_argument("--json", action="store_true", help="print the API's JSON document")
 
     p = commands.add(
         "export",

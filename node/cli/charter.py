@@ -25,6 +25,7 @@ from node.cli.charter_files import (
 )
 from node.cli.client import Client
 from node.cli.parsing import Commands, add_data
+from node.cli.when import date, with_dates
 from node.clock import now_ms
 from node.datadir import DataDir, load_key
 from node.errors import ConfigError
@@ -72,10 +73,10 @@ def _apply(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     if args.file:
-        print(json.dumps(charter_summary(read_draft(Path(args.file))), indent=2))
+        print(json.dumps(with_dates(charter_summary(read_draft(Path(args.file)))), indent=2))
         return 0
     client = Client.for_data(DataDir(Path(args.data)), args.url)
-    print(json.dumps(client.get("/v1/charter"), indent=2))
+    print(json.dumps(with_dates(client.get("/v1/charter")), indent=2))
     return 0
 
 
@@ -95,8 +96,9 @@ def _propose(args: argparse.Namespace) -> int:
     )
     write_draft(Path(args.out), checked_draft(body))
     print(
-        f"wrote version {body.number} draft to {args.out}; it needs {latest.body.threshold} "
-        f"signature(s) from version {latest.number}'s stewards"
+        f"wrote version {body.number} draft to {args.out} (takes effect "
+        f"{date(body.effective_ms)}); it needs {latest.body.threshold} signature(s) from "
+        f"version {latest.number}'s stewards"
     )
     return 0
 
@@ -128,7 +130,7 @@ def _edited(body: CharterBody, args: argparse.Namespace, heads: dict[bytes, int]
         body,
         members=tuple(sorted(members.values(), key=lambda m: m.org_id)),
         takedowns=tuple(sorted(set(takedowns), key=lambda t: (t.org_id, t.from_seq))),
-        threshold=args.threshold or body.threshold,
+        threshold=body.threshold if args.threshold is None else args.threshold,
     )
 
 
@@ -137,6 +139,19 @@ def _rotated(member: Member, new_key: str, first: int) -> Member:
     if first <= member.keys[-1].from_seq:
         raise ConfigError(f"the new key must start after seq {member.keys[-1].from_seq}")
     return replace(member, keys=(*member.keys, MemberKey(key.raw, first)))
+
+
+def _threshold(text: str) -> int:
+    """``--threshold``: a whole number of signatures, at least one."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{value} would let a change pass with no steward's signature; give 1 or more"
+        )
+    return value
 
 
 def cmd_key(args: argparse.Namespace) -> int:
@@ -177,7 +192,11 @@ def add_parsers(commands: Commands) -> None:
     a.add_argument(
         "--takedown", nargs="+", action="append", metavar="ARG", help="MEMBER FROM_SEQ [UNTIL_SEQ]"
     )
-    a.add_argument("--threshold", type=int)
+    a.add_argument(
+        "--threshold",
+        type=_threshold,
+        help="steward signatures the next change needs (at least 1)",
+    )
     a.add_argument("--effective", help="when the version takes effect (ISO 8601; default now)")
     a = action("sign", "add this node's signature to a draft (offline)")
     a.add_argument("file")

@@ -10,26 +10,32 @@ from typing import Any
 
 from node.cli.errors import ClientError
 from node.config import load_config
-from node.datadir import DataDir, read_secret
+from node.datadir import DataDir, read_secret, running_url
 
 
 class Client:
     """Calls one node's API with its operator token."""
 
-    def __init__(self, base_url: str, token: str, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, token: str, timeout: float = 60.0, hint: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.hint = hint  # the next step when the node cannot be reached
 
     @classmethod
     def for_data(cls, data: DataDir, url: str | None = None) -> Client:
-        """A client for the node whose data directory is ``data``."""
+        """A client for the node whose data directory is ``data``.
+
+        ``--url`` wins; then the URL the node running on ``data`` serves (``node.url``, so
+        ``run --port N`` is found); then what config.toml says.
+        """
         data.require()
-        config = load_config(data)
-        base = url or config.url
-        if config.host in ("0.0.0.0", "::") and not url:  # noqa: S104 - reading, not binding
-            base = f"http://127.0.0.1:{config.port}"
-        return cls(base, read_secret(data.token))
+        base = url or running_url(data)
+        hint = ""
+        if not base:
+            base = load_config(data).url
+            hint = f"; is the node running? (start it with: hashbank run --data {data.root})"
+        return cls(reachable(base), read_secret(data.token), hint=hint)
 
     def get(self, path: str, params: dict[str, str] | None = None) -> Any:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
@@ -52,7 +58,20 @@ class Client:
             raise _api_error(exc) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ClientError(f"cannot reach the node at {self.base_url}: {reason}") from None
+            raise ClientError(
+                f"cannot reach the node at {self.base_url}: {reason}{self.hint}"
+            ) from None
+
+
+def reachable(url: str) -> str:
+    """``url`` with a wildcard listen address replaced by this machine's loopback."""
+    parts = urllib.parse.urlsplit(url)
+    loopback = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "::": "[::1]"}  # noqa: S104
+    host = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
+    if host in loopback:
+        netloc = loopback[host] + (f":{parts.port}" if parts.port else "")
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return url
 
 
 def _api_error(exc: urllib.error.HTTPError) -> ClientError:

@@ -35,3 +35,10 @@ class ClientError(CliError):
         self.status = status
         if code:
             self.code = code
+
+
+class InterruptError(CliError):
+    """Ctrl-C in the middle of a long command: says what was done and how to go on."""
+
+    code = "interrupted"
+    exit_status = 130

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from node.cli.client import Client
-from node.cli.errors import ClientError, InputError, UsageError
+from node.cli.errors import ClientError, InputError, InterruptError, UsageError
 from node.cli.parsing import Commands
+from node.cli.progress import Progress
 from node.datadir import DataDir
 from protocol.body import MAX_ITEMS
 from protocol.errors import ProtocolError
@@ -151,22 +152,39 @@ def import_hashes(
     """Check the whole file, then publish it in idempotent chunks with a progress line."""
     total = sum(1 for _ in hash_rows(path, fmt))
     totals, started, chunk, lines = ImportTotals(), time.monotonic(), [], []
-    progress = Progress(total, out)
-    for number, item in hash_rows(path, fmt):
-        if labels:
-            item["labels"] = sorted(set(item.get("labels", [])) | set(labels))
-        if case and "case" not in item:
-            item["case"] = case
-        chunk.append(item)
-        lines.append(number)
-        if len(chunk) == batch:
+    progress = Progress(total, "hashes", out, lines=True)
+    try:
+        for number, item in hash_rows(path, fmt):
+            if labels:
+                item["labels"] = sorted(set(item.get("labels", [])) | set(labels))
+            if case and "case" not in item:
+                item["case"] = case
+            chunk.append(item)
+            lines.append(number)
+            if len(chunk) == batch:
+                _send(client, chunk, lines, totals, path)
+                chunk, lines = [], []
+                progress.update(totals.hashes, _note(totals, started))
+        if chunk:
             _send(client, chunk, lines, totals, path)
-            chunk, lines = [], []
-            progress.show(totals, started)
-    if chunk:
-        _send(client, chunk, lines, totals, path)
-    progress.show(totals, started, final=True)
+    except KeyboardInterrupt:
+        progress.finish(totals.hashes, "interrupted")
+        raise InterruptError(
+            f"interrupted after {totals.hashes:,} of {total:,} hashes "
+            f"({totals.entries_published + totals.entries_skipped} entries stored); run the "
+            "same command again to resume (same file, same --batch): the entries already "
+            "stored are recognised and skipped, nothing is published twice"
+        ) from None
+    progress.finish(totals.hashes, _note(totals, started))
     return totals
+
+
+def _note(totals: ImportTotals, started: float) -> str:
+    rate = totals.hashes / max(time.monotonic() - started, 1e-9)
+    return (
+        f"{totals.entries_published} published, {totals.entries_skipped} already there, "
+        f"{rate:,.0f} hashes/s"
+    )
 
 
 def _send(
@@ -191,31 +209,6 @@ def _at_line(message: str, lines: list[int], path: Path) -> str:
         if index.isdigit() and int(index) < len(lines):
             return f"{path}:{lines[int(index)]}: {message}"
     return message
-
-
-class Progress:
-    """A one-line progress report (a bar on a terminal, plain lines otherwise)."""
-
-    def __init__(self, total: int, out: TextIO) -> None:
-        self.total = max(total, 1)
-        self.out = out
-        self.tty = out.isatty()
-
-    def show(self, totals: ImportTotals, started: float, final: bool = False) -> None:
-        done = totals.hashes
-        rate = done / max(time.monotonic() - started, 1e-9)
-        share = done / self.total
-        bar = "#" * int(share * 30)
-        text = (
-            f"[{bar:<30}] {done:,}/{self.total:,} hashes ({share:.0%}), "
-            f"{totals.entries_published} published, {totals.entries_skipped} already "
-            f"there, {rate:,.0f} hashes/s"
-        )
-        if self.tty:
-            self.out.write("\r" + text + ("\n" if final else ""))
-        else:
-            self.out.write(text + "\n")
-        self.out.flush()
 
 
 def entry_chunks(path: Path, size: int = 200) -> Iterator[list[str]]:
@@ -255,12 +248,18 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(json.dumps(totals.as_json()))
         return 0
     result: dict[str, Any] = {"stored": 0, "duplicates": 0, "held": 0, "rejected": {}}
-    for chunk in entry_chunks(path):
-        answer = client.post("/v1/entries", {"entries": chunk})
-        for key in ("stored", "duplicates", "held"):
-            result[key] += answer[key]
-        for code, n in answer["rejected"].items():
-            result["rejected"][code] = result["rejected"].get(code, 0) + n
+    try:
+        for chunk in entry_chunks(path):
+            answer = client.post("/v1/entries", {"entries": chunk})
+            for key in ("stored", "duplicates", "held"):
+                result[key] += answer[key]
+            for code, n in answer["rejected"].items():
+                result["rejected"][code] = result["rejected"].get(code, 0) + n
+    except KeyboardInterrupt:
+        raise InterruptError(
+            f"interrupted after {result['stored']:,} entries stored; run the same command "
+            "again to resume: entries already stored count as duplicates"
+        ) from None
     print(json.dumps(result))
     return 0 if not result["rejected"] else 1
 

@@ -1,7 +1,7 @@
 """The ``hashbank`` command line: the parser, and the one place errors become exit statuses.
 
 Each command group lives in its own module (``node``, ``bank``, ``peers``, ``charter``,
-``platform`` via ``bank``, ``importer``, ``users``) and declares its commands through
+``platform`` via ``bank``, ``importer``, ``users``, ``token``) and declares its commands through
 ``node.cli.parsing.Commands``.
 """
 
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from node import __version__
-from node.cli import bank, charter, importer, node, peers, users
+from node.cli import bank, charter, importer, node, peers, token, users
 from node.cli.errors import CliError
 from node.cli.parsing import Commands
 from node.errors import ConfigError, NodeError
@@ -22,7 +22,7 @@ from node.logs import setup_logging
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("hashbank")
-GROUPS = (node, bank, peers, charter, importer, users)
+GROUPS = (node, bank, peers, charter, importer, users, token)
 
 
 def build_parser() -> argparse.ArgumentParser:

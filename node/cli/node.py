@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import gc
 import json
 import logging
 import sys
 from pathlib import Path
 
+from node.api.errors import ListenError
 from node.cli.parsing import Commands
+from node.cli.progress import Progress
 from node.config import ROLES, initialise, load_config
-from node.datadir import DataDir, DataLock
+from node.datadir import DataDir, DataLock, UrlNote
+from node.errors import ConfigError
 from node.logs import FORMATS, setup_logging
 from node.replica.node import Node
 
@@ -60,18 +65,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     gc.set_threshold(*GC_THRESHOLDS)
 
     async def main() -> None:
-        with DataLock(data):
+        with DataLock(data), contextlib.ExitStack() as notes:
             node = await Node.open(data)
             gc.freeze()  # what start-up built (index, modules) stays; never rescan it
+            host = args.host or node.config.host
+            port = node.config.port if args.port is None else args.port
+
+            def ready(url: str) -> None:
+                # The CLI's clients find this node (whatever --port said) through the note.
+                notes.enter_context(UrlNote(data, url))
+                _announce(node, url)
+
             try:
-                host = args.host or node.config.host
-                port = node.config.port if args.port is None else args.port
-                await serve(node, host=host, port=port, ready=lambda url: _announce(node, url))
+                await serve(node, host=host, port=port, ready=ready)
+            except ListenError as exc:
+                raise ConfigError(_listen_advice(exc, data, args)) from None
             finally:
                 await node.close()
 
     asyncio.run(main())
     return 0
+
+
+def _listen_advice(exc: ListenError, data: DataDir, args: argparse.Namespace) -> str:
+    """What to change when the node cannot listen: the flag or the setting that chose it."""
+    if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+        where = "--port" if args.port is not None else f"listen.port in {data.config}"
+        return f"{exc.message}; choose another port with {where} (e.g. hashbank run --port 8751)"
+    where = "--host" if args.host else f"listen.host in {data.config}"
+    return f"{exc.message}; choose another address with {where} (e.g. 127.0.0.1)"
 
 
 def _announce(node: Node, url: str) -> None:
@@ -85,8 +107,17 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     data = DataDir(Path(args.data))
     data.require()
+    bar: Progress | None = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        bar = bar or Progress(total, "entries")  # on a terminal only
+        bar.update(done)
+
     with DataLock(data):
-        before, after = asyncio.run(rebuild(data))
+        before, after = asyncio.run(rebuild(data, progress))
+    if bar is not None:
+        bar.finish(bar.total)
     print(
         json.dumps(
             {"bank_digest_before": before, "bank_digest_after": after, "equal": before == after}
@@ -95,16 +126,27 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0 if before == after else 1
 
 
+def port(text: str) -> int:
+    """``--port``: 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535; 0: any free port)")
+    return value
+
+
 def add_parsers(commands: Commands) -> None:
     p = commands.add("init", cmd_init, "create a node: identity key, config, store, token")
     p.add_argument("--name", required=True, help="your organisation's name")
     p.add_argument("--role", choices=ROLES, default="publisher")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8750)
+    p.add_argument("--port", type=port, default=8750)
 
     p = commands.add("run", cmd_run, "serve the node until SIGINT/SIGTERM")
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
+    p.add_argument("--host", help="address to listen on (default: listen.host in config.toml)")
+    p.add_argument("--port", type=port, help="port (default: listen.port in config.toml)")
     p.add_argument(
         "--log-format",
         choices=FORMATS,

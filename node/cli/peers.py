@@ -1,19 +1,21 @@
 """``hashbank peers list|add|remove``: the peer list in the data directory's config file.
 
-A running node notices the change within a second.
+The file is edited in place (the operator's comments and layout stay); a running node notices
+the change within a second.
 """
 
 from __future__ import annotations
 
 import argparse
 import urllib.parse
-from dataclasses import replace
 from pathlib import Path
 
+from node.cli.config_edit import save_peers
 from node.cli.errors import UsageError
 from node.cli.parsing import Commands, add_data
-from node.config import PeerConfig, load_config, write_config
+from node.config import PeerConfig, load_config
 from node.datadir import DataDir, load_key
+from protocol.errors import ProtocolError
 from protocol.identity import PublicKey
 
 
@@ -26,20 +28,31 @@ def cmd_peers(args: argparse.Namespace) -> int:
             print(f"{peer.node_id}  {peer.url}")
         return 0
     if args.action == "add":
-        peer = PeerConfig(_peer_url(args.url), str(PublicKey.from_text(args.node_id)))
+        peer = PeerConfig(_peer_url(args.url), _node_id(args.node_id))
         if peer.node_id == str(load_key(data).public_key):
             raise UsageError("that node id is this node's own")
-        others = tuple(p for p in config.peers if p.node_id != peer.node_id)
-        write_config(data, replace(config, peers=(*others, peer)))
+        known = any(p.node_id == peer.node_id for p in config.peers)
+        peers = [peer if p.node_id == peer.node_id else p for p in config.peers]
+        save_peers(data, peers if known else [*peers, peer])
         print(f"added peer {peer.node_id} at {peer.url}")
         return 0
     target = args.peer
     kept = tuple(p for p in config.peers if target not in (p.node_id, p.url))
     if len(kept) == len(config.peers):
         raise UsageError(f"no peer {target!r} in {data.config}")
-    write_config(data, replace(config, peers=kept))
+    save_peers(data, kept)
     print(f"removed peer {target}")
     return 0
+
+
+def _node_id(text: str) -> str:
+    try:
+        return str(PublicKey.from_text(text))
+    except ProtocolError:
+        raise UsageError(
+            f"{text!r} is not a node id: 64 hex characters, as the other node's "
+            "`hashbank init` or `hashbank status` prints them"
+        ) from None
 
 
 def _peer_url(url: str) -> str:

@@ -68,7 +68,7 @@ async def test_status_into_a_closed_pipe_is_quiet(running: NodeProcess, mode: st
 @pytest.mark.parametrize("mode", MODES)
 async def test_status_piped_into_head_is_quiet(running: NodeProcess, mode: str) -> None:
     command = (
-        f"'{sys.executable}' -m node.cli status --data '{running.data.root}' "
+        f"'{sys.executable}' -m node.cli status --json --data '{running.data.root}' "
         f"--url {running.url} | head -c 10"
     )
     result = subprocess.run(

@@ -82,7 +82,7 @@ async def test_submit_match_revoke_export_import_rebuild(tmp_path: Path) -> None
         assert bad.returncode == 1
         assert "no entry" in bad.stderr
 
-        status = json.loads(hashbank("status", *url).stdout)
+        status = json.loads(hashbank("status", *url, "--json").stdout)
         exported = hashbank("export", *url, "--out", str(tmp_path / "bank.jsonl"))
         assert exported.returncode == 0, exported.stderr
         assert "exported 2 entries" in exported.stderr
@@ -96,7 +96,7 @@ async def test_submit_match_revoke_export_import_rebuild(tmp_path: Path) -> None
         imported = hashbank("import", *url_b, str(tmp_path / "bank.jsonl"))
         assert imported.returncode == 0, imported.stderr
         assert json.loads(imported.stdout)["stored"] == 2
-        status_b = json.loads(hashbank("status", *url_b).stdout)
+        status_b = json.loads(hashbank("status", *url_b, "--json").stdout)
         assert status_b["bank_digest"] == status["bank_digest"]
         again = hashbank("export", *url_b, "--out", str(tmp_path / "again.jsonl"))
         assert again.returncode == 0
