@@ -18,6 +18,10 @@ ROLES = ("publisher", "subscriber")
 DEFAULT_PORT = 8750
 MIN_BODY_BYTES = 5 * 1024 * 1024
 MAX_DECODE_WORKERS = 16
+# Where the quick-exit button leaves to: an everyday page that gives nothing away.
+DEFAULT_QUICK_EXIT = "https://www.google.com/"
+WEB_TEXTS = ("helpline_name", "contact", "website", "quick_exit_url", "default_language")
+MAX_WEB_TEXT = 500
 # The positive numbers of the [limits] table (besides max_body_bytes).
 LIMITS = (
     "api_rate",
@@ -35,6 +39,32 @@ class PeerConfig:
 
     url: str
     node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    """Where an under-18 is sent instead of self-service: words and a link (either may be empty)."""
+
+    text: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The ``[web]`` table: the victim self-service pages a publisher node serves at ``/``."""
+
+    self_service: bool = True
+    helpline_name: str = ""  # empty: the node's name
+    contact: str = ""
+    website: str = ""
+    quick_exit_url: str = DEFAULT_QUICK_EXIT
+    default_language: str = "en"
+    under_18: Referral = Referral()
+    # Per language code (``[web.under_18.ar]``); a language without one uses ``under_18``.
+    under_18_by_language: tuple[tuple[str, Referral], ...] = ()
+
+    def referral(self, language: str) -> Referral:
+        return dict(self.under_18_by_language).get(language, self.under_18)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +88,16 @@ class Config:
     peer_burst: float = 500.0
     request_timeout_s: float = 10.0
     max_connections: int = 1000
+    web: WebConfig = WebConfig()
 
     @property
     def url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def self_service(self) -> bool:
+        """Whether this node serves the victim self-service flow (publishers only)."""
+        return self.role == "publisher" and self.web.self_service
 
 
 def load_config(data: DataDir) -> Config:
@@ -127,8 +163,65 @@ def parse_config(raw: dict[str, object], where: str) -> Config:
         confirm_own_head=True if confirm is None else bool(confirm),
         decode_workers=1 if workers is None else int(workers),
         max_body_bytes=int(max_body) if max_body is not None else 8 * 1024 * 1024,
+        web=_web(raw, str(role), where),
         **limit_values,
     )
+
+
+def _web(raw: dict[str, object], role: str, where: str) -> WebConfig:
+    """The ``[web]`` table; unknown keys are refused (a typo would silently show nothing)."""
+    table = _table(raw, "web", where)
+    known = {"self_service", "under_18", *WEB_TEXTS}
+    if unknown := sorted(set(table) - known):
+        raise ConfigError(
+            f"{where}: unknown setting web.{unknown[0]} (known: {', '.join(sorted(known))})"
+        )
+    enabled = _get(table, "self_service", bool, where)
+    if enabled and role != "publisher":
+        raise ConfigError(f'{where}: web.self_service = true needs node.role = "publisher"')
+    texts = {key: _web_text(table, key, where) for key in WEB_TEXTS}
+    for key in ("website", "quick_exit_url"):
+        if texts[key] and not texts[key].startswith(("https://", "http://")):
+            raise ConfigError(f"{where}: web.{key} must be an http(s) URL, got {texts[key]!r}")
+    if not texts["quick_exit_url"]:
+        texts["quick_exit_url"] = DEFAULT_QUICK_EXIT
+    texts["default_language"] = texts["default_language"] or "en"
+    under_18 = table.get("under_18", {})
+    if not isinstance(under_18, dict):
+        raise ConfigError(f"{where}: web.under_18 must be a table")
+    default = _referral({k: v for k, v in under_18.items() if not isinstance(v, dict)}, "", where)
+    by_language = tuple(
+        (str(lang), _referral(value, f".{lang}", where))
+        for lang, value in sorted(under_18.items())
+        if isinstance(value, dict)
+    )
+    return WebConfig(
+        self_service=role == "publisher" if enabled is None else enabled,
+        under_18=default,
+        under_18_by_language=by_language,
+        **texts,
+    )
+
+
+def _web_text(table: dict[str, object], key: str, where: str) -> str:
+    value = str(_get(table, key, str, where) or "").strip()
+    if len(value) > MAX_WEB_TEXT or not value.isprintable():
+        raise ConfigError(f"{where}: web.{key} must be at most {MAX_WEB_TEXT} printable characters")
+    return value
+
+
+def _referral(table: dict[str, object], suffix: str, where: str) -> Referral:
+    if unknown := sorted(set(table) - {"text", "url"}):
+        raise ConfigError(
+            f"{where}: unknown setting web.under_18{suffix}.{unknown[0]} (known: text, url)"
+        )
+    text = _web_text(table, "text", where)
+    url = _web_text(table, "url", where)
+    if url and not url.startswith(("https://", "http://", "tel:", "mailto:")):
+        raise ConfigError(
+            f"{where}: web.under_18{suffix}.url must be an http(s), tel: or mailto: URL"
+        )
+    return Referral(text, url)
 
 
 def _table(raw: dict[str, object], name: str, where: str) -> dict[str, object]:
@@ -199,10 +292,34 @@ def render_config(config: Config) -> str:
     ]
     if limits:
         lines += ["", "[limits]", *limits]
+    lines += _render_web(config)
     for peer in config.peers:
         lines += ["", "[[peers]]", f"url = {_toml_str(peer.url)}"]
         lines.append(f"node_id = {_toml_str(peer.node_id)}")
     return "\n".join(lines) + "\n"
+
+
+def _render_web(config: Config) -> list[str]:
+    """The ``[web]`` table, only where it differs from the defaults (kept by ``peers add``)."""
+    web = config.web
+    defaults = WebConfig(self_service=web.self_service)
+    if web == defaults and (web.self_service or config.role != "publisher"):
+        return []
+    lines = ["", "[web]"]
+    if not web.self_service and config.role == "publisher":
+        lines.append("self_service = false")
+    for key in WEB_TEXTS:
+        if getattr(web, key) != getattr(defaults, key):
+            lines.append(f"{key} = {_toml_str(getattr(web, key))}")
+    referrals = [("", web.under_18)] if web.under_18 != Referral() else []
+    for lang, referral in [*referrals, *((f".{k}", r) for k, r in web.under_18_by_language)]:
+        lines += ["", f"[web.under_18{lang}]"]
+        lines += [
+            f"{k} = {_toml_str(getattr(referral, k))}"
+            for k in ("text", "url")
+            if getattr(referral, k)
+        ]
+    return lines
 
 
 def _toml_str(value: str) -> str:

@@ -24,7 +24,7 @@ from node.limits import BODY_TIMEOUT, ConnectionGuard, RateLimiter
 from node.logs import untrusted
 from node.matching.errors import MatchingError
 from node.replica.node import Node
-from node.web.assets import add_web_routes
+from node.web.routes import SELF_SERVICE_PATHS, add_web_routes
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("hashbank.http")
@@ -51,7 +51,8 @@ ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
     ("GET", "/v1/charter", charter.get_charter, False),
     ("POST", "/v1/charter", charter.post_charter, False),
 )
-OPEN_PATHS = frozenset(path for _, path, _, is_open in ROUTES if is_open)
+# The victim self-service endpoints (node.web.routes) take a case number and PIN instead.
+OPEN_PATHS = frozenset(path for _, path, _, is_open in ROUTES if is_open) | SELF_SERVICE_PATHS
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
