@@ -138,8 +138,8 @@ $("confirm-yes").addEventListener("click", async () => {
 });
 
 const addSend = $("add-send");
-const more = new Chooser("more", () => {
-  addSend.disabled = more.busy || more.submission().length === 0;
+const more = new Chooser("more", (self) => {
+  addSend.disabled = self.busy || self.submission().length === 0;
 });
 addSend.addEventListener("click", async () => {
   const files = more.submission();

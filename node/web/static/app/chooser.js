@@ -27,11 +27,11 @@ function outcome(file, result) {
     message = t(pdq.length ? "file.ready_image" : "file.ready_file");
   }
   const hashes = { md5: result.md5, sha256: result.sha256, pdq: [...new Set(pdq)] };
-  return { hashes, message, ok: true };
+  return { hashes, message, ok: true, partial: !pdq.length };
 }
 
 export class Chooser {
-  /** `prefix` names the elements of chooser.html's macro; `onChange()` after every change. */
+  /** `prefix` names the elements of chooser.html's macro; `onChange(chooser)` after each change. */
   constructor(prefix, onChange) {
     this.prefix = prefix;
     this.onChange = onChange;
@@ -168,7 +168,7 @@ export class Chooser {
       entry.hashes = found.hashes;
       entry.status.textContent = found.message;
     }
-    entry.item.classList.add(found.ok && !twin ? "ready" : "skipped");
+    entry.item.classList.add(!found.ok || twin ? "skipped" : found.partial ? "partial" : "ready");
     return this.render();
   }
 
@@ -225,6 +225,6 @@ export class Chooser {
     const details = this.element("details");
     details.hidden = !ready.length;
     this.element("json").textContent = JSON.stringify({ files: ready }, null, 1);
-    this.onChange?.();
+    this.onChange?.(this);
   }
 }

@@ -8,8 +8,8 @@ setUpQuickExit();
 
 const send = document.getElementById("send");
 const error = document.getElementById("send-error");
-const chooser = new Chooser("new", () => {
-  send.disabled = chooser.busy || chooser.submission().length === 0;
+const chooser = new Chooser("new", (self) => {
+  send.disabled = self.busy || self.submission().length === 0;
 });
 
 document.getElementById("clear").addEventListener("click", () => {
