@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from node.config import PeerConfig, Referral, WebConfig, load_config, write_config
 from node.datadir import DataDir, load_key
 from node.limits import RateLimiter
-from node.web.protect import BUDGETS, Budgets
+from node.web.protect import BUDGETS
 from protocol.charter import CharterBody, Member, MemberKey, draft
 from protocol.identity import OrgId
 from tests.nodes import Response, RunningNode, make_data, wait_until

@@ -136,7 +136,7 @@ def check_file_messages(page: Page) -> None:
     assert "Video: file fingerprints only" in statuses[4]
     assert statuses[5] == "This file is empty. It will not be sent."
     summary = page.text_content("#new-summary") or ""
-    assert "Files ready to send: 5. Files that cannot be sent: 1." == summary
+    assert summary == "Files ready to send: 5. Files that cannot be sent: 1."
     # Previews come from local memory, blurred until she asks; no URL stays alive.
     assert page.locator("#new-list img").count() == 4
     assert "blurred" in (page.get_attribute("#new-list", "class") or "")
@@ -153,7 +153,9 @@ def send_and_read_receipt(page: Page) -> tuple[str, str]:
     with page.expect_download() as info:
         page.click("#download")
     receipt = Path(info.value.path()).read_text()
-    assert case in receipt and pin in receipt and "/case?lang=en" in receipt
+    assert case in receipt
+    assert pin in receipt
+    assert "/case?lang=en" in receipt
     return case, pin
 
 
@@ -206,7 +208,8 @@ def check_traffic(traffic: Traffic, files: list[Path], case: str) -> None:
     sent = posts[0][1]["files"]
     # Bit for bit what the Python hasher finds; the video and q0003 without PDQ.
     assert sent == [hashes_of(f) for f in files[:5]]
-    assert sent[0]["pdq"] == [] and sent[4]["pdq"] == []
+    assert sent[0]["pdq"] == []
+    assert sent[4]["pdq"] == []
 
 
 def withdrawn_stop_matching(net: Network, files: list[Path]) -> None:
