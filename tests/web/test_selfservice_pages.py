@@ -81,11 +81,14 @@ def check_direction(page: Page, lang: str) -> None:
     width = page.viewport_size["width"] if page.viewport_size else 1024
     exit_box = page.locator("#quick-exit").bounding_box()
     name_box = page.locator(".helpline-name").bounding_box()
-    assert exit_box is not None and name_box is not None
+    assert exit_box is not None
+    assert name_box is not None
     if direction == "ltr":
-        assert exit_box["x"] > width / 2 and name_box["x"] < width / 2
+        assert exit_box["x"] > width / 2
+        assert name_box["x"] < width / 2
     else:
-        assert exit_box["x"] + exit_box["width"] < width / 2 and name_box["x"] > width / 2
+        assert exit_box["x"] + exit_box["width"] < width / 2
+        assert name_box["x"] > width / 2
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
