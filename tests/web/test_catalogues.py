@@ -42,7 +42,7 @@ def test_every_catalogue_is_complete(path: Path) -> None:
     source = load_catalogue(CATALOGUE_DIR / f"{SOURCE}.json")
     catalogue = load_catalogue(path)
     assert problems(source, catalogue) == []
-    assert catalogue.name and catalogue.name != "English" or path.stem == SOURCE
+    assert (catalogue.name and catalogue.name != "English") or path.stem == SOURCE
     # Valid JSON with unique keys (a duplicate would silently hide a message).
     pairs = json.loads(path.read_text(), object_pairs_hook=lambda kv: [k for k, _ in kv])
     assert len(pairs) == len(set(pairs))
