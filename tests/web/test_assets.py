@@ -166,6 +166,13 @@ def test_dct_table_in_the_browser_is_the_python_matrix() -> None:
     )
 
 
+def test_axe_is_not_served() -> None:
+    assert not any("axe" in path for path in load_assets().files)
+    vendor = ROOT / "tests" / "web" / "vendor" / "axe-core"
+    assert "Mozilla Public License" in (vendor / "LICENSE").read_text()
+    assert "axe v4.14.1" in (vendor / "axe.min.js").read_text()[:200]
+
+
 def test_vendored_library_keeps_its_licence() -> None:
     vendor = STATIC_DIR / "vendor" / "hash-wasm"
     assert "MIT License" in (vendor / "LICENSE").read_text()
@@ -186,6 +193,11 @@ def test_a_built_wheel_carries_the_static_files(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr
     (wheel,) = tmp_path.glob("hashbank-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for path in STATIC_DIR.rglob("*"):
+    web = STATIC_DIR.parent
+    packaged = [*STATIC_DIR.rglob("*"), *web.glob("templates/*.html"), *web.glob("i18n/*.json")]
+    assert len(packaged) > len(list(STATIC_DIR.rglob("*")))
+    for path in packaged:
         if path.is_file():
-            assert f"node/web/static/{path.relative_to(STATIC_DIR).as_posix()}" in names
+            assert f"node/web/{path.relative_to(web).as_posix()}" in names
+    # axe-core is for the tests only: it is neither served nor packaged.
+    assert not any("axe" in name for name in names)

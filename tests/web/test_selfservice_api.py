@@ -8,6 +8,7 @@ node that does not offer self-service says so. No browser here (see test_selfser
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -228,6 +229,17 @@ async def test_no_cookies_and_no_caching(node: RunningNode) -> None:
     answer = await self_post(node, "status", {"case": "ZZZZ-ZZZZ", "pin": "1"})
     assert "Set-Cookie" not in answer.headers
     assert answer.headers["Cache-Control"] == "no-store"
+
+
+async def test_pages_need_no_inline_script_or_style(node: RunningNode) -> None:
+    for path in ("/", "/case", "/under-18", "/submit?adult=yes&consent=yes", "/?lang=ar"):
+        html = (await node.get(path, token=None)).body
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            # The catalogue travels as a JSON data block, which is never run.
+            assert 'src="/static/' in tag or 'type="application/json"' in tag, (path, tag)
+        assert not re.search(r"<[^>]+\sstyle=", html), path
+        assert not re.search(r"<[^>]+\son[a-z]+=", html), path
+        assert not re.search(r"(src|href)=\"(//|https?://(?!127\.0\.0\.1))[^\"]*\.(js|css)", html)
 
 
 async def test_submit_without_the_confirmations_goes_back_to_the_start(node: RunningNode) -> None:

@@ -9,6 +9,7 @@ number and PIN) leaves it, only to the node.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -324,4 +325,28 @@ def test_quick_exit_replaces_the_page_in_the_history(browser: Browser, net: Netw
     page.goto(net.helpline.url + "/case?lang=ar")
     page.keyboard.press("Escape")
     page.wait_for_url(EXIT_URL)
+    context.close()
+
+
+def test_files_can_be_dropped_on_the_page(browser: Browser, net: Network) -> None:
+    """Drag and drop: a real drop event carrying File objects, hashed like picked ones."""
+    context = browser.new_context()
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(net.helpline.url + "/submit?adult=yes&consent=yes&lang=en")
+    image = IMAGES[1]
+    page.evaluate(
+        """async ([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, {type: "image/jpeg"}));
+            const zone = document.getElementById("new-drop");
+            zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true}));
+            zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true}));
+        }""",
+        [image.name, base64.b64encode(image.read_bytes()).decode()],
+    )
+    page.wait_for_function("() => !document.getElementById('send').disabled")
+    sent = json.loads(page.text_content("#new-json") or "{}")
+    assert sent == {"files": [hashes_of(image)]}
     context.close()
