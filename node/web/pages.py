@@ -66,6 +66,7 @@ def render(request: web.Request, template: str, *, status: int = 200, **extra: A
     response = web.Response(text=body, content_type="text/html", status=status)
     response.headers["Cache-Control"] = NO_STORE
     response.headers["Content-Language"] = catalogue.code
+    response.headers["Vary"] = "Accept-Language"
     return response
 
 

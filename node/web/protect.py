@@ -88,13 +88,16 @@ def check_same_origin(request: web.Request) -> None:
 
 
 def own_origins(request: web.Request) -> set[str]:
-    """This node's origin as the browser sees it: the public URL's, or the Host it asked."""
-    found = {f"{request.scheme}://{request.host}"}
+    """This node's origin as browsers see it: the public URL's, else the Host they asked.
+
+    With ``listen.public_url`` set only that origin is accepted, so a page served under
+    another name for the node's address (DNS rebinding) is refused too.
+    """
     public = node_of(request).config.public_url
     if public:
         parts = urlsplit(public)
-        found.add(f"{parts.scheme}://{parts.netloc}")
-    return found
+        return {f"{parts.scheme}://{parts.netloc}"}
+    return {f"{request.scheme}://{request.host}"}
 
 
 def spend(limiter: RateLimiter, caller: str) -> None:

@@ -250,6 +250,20 @@ async def test_submit_without_the_confirmations_goes_back_to_the_start(node: Run
         assert response.headers["Location"] == "/?confirm=missing&lang=ar#consent"
 
 
+async def test_with_a_public_url_only_its_origin_is_accepted(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "n")
+    write_config(data, replace(load_config(data), public_url="https://help.example:8443"))
+    running = await RunningNode.start(data)
+    try:
+        doc = {"files": [VIDEO]}
+        for origin in (running.url, "https://help.example"):
+            assert_error(await self_post(running, "cases", doc, Origin=origin), 403, "cross_origin")
+        opened = await self_post(running, "cases", doc, Origin="https://help.example:8443")
+        assert opened.status == 201, opened.body
+    finally:
+        await running.stop()
+
+
 @pytest.mark.parametrize("how", ["subscriber", "turned off"])
 async def test_a_node_without_self_service_says_so(tmp_path: Path, how: str) -> None:
     if how == "subscriber":
