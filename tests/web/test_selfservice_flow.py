@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, Route
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route
 
 from node.hashing.pdq import hash_file
 from tests.web.conftest import PAGE_TIMEOUT_MS, REFERENCE
@@ -80,12 +80,14 @@ def open_page(browser: Browser, net: Network, viewport: dict[str, int]) -> tuple
     page.on("request", lambda request: traffic.requests.append(request))
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "console",
-        lambda m: (
-            errors.append(m.text) if m.type == "error" or "Security Policy" in m.text else None
-        ),
-    )
+
+    def console(message: ConsoleMessage) -> None:
+        # ERR_FILE_NOT_FOUND is the revoked blob: URLs this test tries to load again.
+        revoked = "net::ERR_FILE_NOT_FOUND" in message.text
+        if (message.type == "error" and not revoked) or "Security Policy" in message.text:
+            errors.append(message.text)
+
+    page.on("console", console)
     page.errors = errors  # type: ignore[attr-defined]
 
     def elsewhere(route: Route) -> None:  # nothing may leave for another origin
@@ -141,6 +143,21 @@ def check_file_messages(page: Page) -> None:
     # Previews come from local memory, blurred until she asks; no URL stays alive.
     assert page.locator("#new-list img").count() == 4
     assert "blurred" in (page.get_attribute("#new-list", "class") or "")
+    page.wait_for_function("() => [...document.images].every(image => image.complete)")
+    still_alive = page.evaluate(
+        """() => Promise.all([...document.querySelectorAll("#new-list img")].map(shown =>
+            new Promise(done => {
+                const again = new Image();
+                again.onload = () => done(shown.src);
+                again.onerror = () => done(null);
+                again.src = shown.src;
+            })))"""
+    )
+    assert all(src is None for src in still_alive), f"blob: URLs not revoked: {still_alive}"
+    assert all(
+        src.startswith("blob:")
+        for src in page.eval_on_selector_all("#new-list img", "images => images.map(i => i.src)")
+    )
 
 
 def send_and_read_receipt(page: Page) -> tuple[str, str]:
