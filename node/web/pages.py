@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
@@ -75,15 +76,21 @@ def _context(request: web.Request, site: Site, catalogue: Catalogue) -> dict[str
         params = "&".join(f"{k}={v}" for k, v in {"lang": catalogue.code, **query}.items())
         return f"{path}?{params}"
 
+    def switch(code: str) -> str:
+        # The same page in another language: the start's confirmations are kept, so
+        # switching on the submit page does not send her back to the start.
+        kept = [(k, v) for k, v in request.query.items() if k in ("adult", "consent")]
+        return f"{request.path}?{urlencode([('lang', code), *kept])}"
+
     referral = site.web.referral(catalogue.code)
     return {
+        "switch": switch,
         "t": catalogue.text,
         "lang": catalogue.code,
         "dir": catalogue.direction,
         "languages": sorted(
             site.catalogues.by_code.values(), key=lambda c: (c.code != "en", c.code)
         ),
-        "here": request.path,
         "link": link,
         "static": lambda path: static_url(request.app, path),
         "catalogue_json": catalogue.as_json(),

@@ -242,6 +242,19 @@ async def test_pages_need_no_inline_script_or_style(node: RunningNode) -> None:
         assert not re.search(r"(src|href)=\"(//|https?://(?!127\.0\.0\.1))[^\"]*\.(js|css)", html)
 
 
+async def test_the_language_switcher_keeps_the_page_and_its_confirmations(
+    node: RunningNode,
+) -> None:
+    html = (await node.get("/submit?adult=yes&consent=yes&lang=de&x=1", token=None)).body
+    assert 'href="/submit?lang=ar&amp;adult=yes&amp;consent=yes"' in html
+    assert '<html lang="de" dir="ltr">' in html
+    start = (
+        await node.get("/?confirm=missing", token=None, headers={"Accept-Language": "ar"})
+    ).body
+    assert '<html lang="ar" dir="rtl">' in start
+    assert 'href="/?lang=fr"' in start
+
+
 async def test_submit_without_the_confirmations_goes_back_to_the_start(node: RunningNode) -> None:
     async with node.session.get(
         node.url + "/submit?lang=ar&adult=yes", allow_redirects=False
