@@ -118,6 +118,12 @@ def queries(paths: list[Path]) -> list[dict[str, str]]:
     return out
 
 
+def fits(page: Page, viewport: dict[str, int]) -> None:
+    """Nothing wider than the screen (no sideways scrolling on a phone)."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= viewport["width"], f"the page is {width} px wide on a {viewport} screen"
+
+
 def start_and_choose(page: Page, net: Network, files: list[Path]) -> None:
     page.goto(net.helpline.url + "/")
     assert page.get_attribute("html", "lang") == "en"
@@ -246,15 +252,16 @@ def test_the_whole_flow(
     page, traffic = open_page(browser, net, viewport)
     start_and_choose(page, net, files)
     check_file_messages(page)
-    if viewport == PHONE:  # nothing wider than the phone's screen
-        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    fits(page, viewport)
     case, pin = send_and_read_receipt(page)
+    fits(page, viewport)
     kept = queries(files[2:5])
     net.wait(
         lambda: all(n >= 1 for n in net.matches(net.platform, kept)),
         "the platform's node to match the new hashes",
     )
     open_case(page, case, pin)
+    fits(page, viewport)
     withdraw_first_two(page)
     withdrawn_stop_matching(net, files)
     check_traffic(traffic, files, case)
