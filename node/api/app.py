@@ -158,5 +158,5 @@ def make_app(node: Node, gossip: Gossip | None, token: str) -> web.Application:
         app[GOSSIP] = gossip
         limiter = RateLimiter(config.peer_rate, config.peer_burst)
         app.add_subapp("/v1/peer/", make_peer_app(node, gossip, limiter))
-    add_web_routes(app)
+    add_web_routes(app, node)
     return app

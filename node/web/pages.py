@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 import jinja2
 from aiohttp import web
 
-from node.api.context import node_of
 from node.config import WebConfig
 from node.web.assets import static_url
+from node.web.context import node_of
 from node.web.language import Catalogue, Catalogues, load_catalogues
 
 TEMPLATES: Final = jinja2.PackageLoader("node.web", "templates")

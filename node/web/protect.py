@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from node.api.context import node_of
 from node.errors import RequestTimeoutError
 from node.limits import BODY_TIMEOUT, RateLimiter
+from node.web.context import node_of
 from node.web.errors import (
     BadInputError,
     BodyTooLargeError,

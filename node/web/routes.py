@@ -12,9 +12,10 @@ from typing import Final
 
 from aiohttp import web
 
-from node.api.context import NODE
+from node.replica.node import Node
 from node.web import pages, selfservice
 from node.web.assets import add_static_routes
+from node.web.context import WEB_NODE
 from node.web.protect import BUDGETS, Budgets
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -36,9 +37,10 @@ SELF_SERVICE_PATHS: Final = frozenset(
 )
 
 
-def add_web_routes(app: web.Application) -> None:
-    """The pages, the self-service endpoints and the static files, on ``app``."""
-    config = app[NODE].config
+def add_web_routes(app: web.Application, node: Node) -> None:
+    """The pages, the self-service endpoints and the static files of ``node``, on ``app``."""
+    app[WEB_NODE] = node
+    config = node.config
     app[pages.SITE] = pages.make_site(config.web, config.name)
     app[BUDGETS] = Budgets()
     for method, path, handler in ROUTES:

@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from node.api.context import json_response, node_of
 from node.replica.cases import Case, CaseAccessError, TooManyAttemptsError
 from node.web import shapes
+from node.web.context import json_response, node_of
 from node.web.errors import CaseLockedError, SelfRateLimitedError
 from node.web.protect import BUDGETS, client_of, guarded, spend
 
