@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from node.api import bank, charter, feedback, health, platform, stream
-from node.api.context import GOSSIP, NODE, TOKEN, json_response
+from node.api.context import API_LIMIT, GOSSIP, GUARD, NODE, PEER_LIMIT, TOKEN, json_response
 from node.api.errors import UnauthenticatedError
 from node.errors import NodeError, RateLimitedError
 from node.federation.gossip import Gossip
@@ -29,8 +29,6 @@ from protocol.errors import ProtocolError
 
 log = logging.getLogger("hashbank.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-API_LIMIT: web.AppKey[RateLimiter] = web.AppKey("api_limit", RateLimiter)
-GUARD: web.AppKey[ConnectionGuard] = web.AppKey("guard", ConnectionGuard)
 
 # The one route table: (method, path, handler, open to anyone).
 ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
@@ -156,7 +154,7 @@ def make_app(node: Node, gossip: Gossip | None, token: str) -> web.Application:
         app.router.add_route(method, path, handler)
     if gossip is not None:
         app[GOSSIP] = gossip
-        limiter = RateLimiter(config.peer_rate, config.peer_burst)
+        app[PEER_LIMIT] = limiter = RateLimiter(config.peer_rate, config.peer_burst)
         app.add_subapp("/v1/peer/", make_peer_app(node, gossip, limiter))
     add_web_routes(app, node)
     return app

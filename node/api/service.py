@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from node.api.app import GUARD, make_app
+from node.api.app import make_app
+from node.api.context import GUARD
 from node.datadir import read_secret
 from node.federation.client import HttpTransports
 from node.federation.gossip import ConfigPeers, Gossip

@@ -17,6 +17,7 @@ from node.api.errors import BadRequestError, PayloadTooLargeError
 from node.federation.gossip import FederationStatus
 from node.federation.peer_link import PeerStatus
 from node.federation.staleness import Sighting
+from node.limits import LimitsStatus
 from node.matching.matcher import Query
 from node.replica.charters import CharterReport
 from node.replica.feedback import AddFeedback, Feedback
@@ -398,7 +399,9 @@ def forks_view(forks: Sequence[ForkRecord]) -> dict[str, Any]:
     }
 
 
-def status_view(replica: ReplicaStatus, federation: FederationStatus | None) -> dict[str, Any]:
+def status_view(
+    replica: ReplicaStatus, federation: FederationStatus | None, limits: LimitsStatus
+) -> dict[str, Any]:
     """``GET /v1/status``."""
     sightings = federation.sightings if federation else {}
     counts = replica.counts
@@ -420,10 +423,25 @@ def status_view(replica: ReplicaStatus, federation: FederationStatus | None) -> 
         "held": replica.held,
         "feeds": [_feed_status(f, sightings.get(f.author)) for f in replica.feeds],
         "behind": _behind(replica, sightings),
+        "limits": _limits_status(limits),
     }
     if federation is not None:
         doc["peers"] = [_peer_status(p) for p in federation.peers]
     return doc
+
+
+def _limits_status(limits: LimitsStatus) -> dict[str, Any]:
+    peer = None if limits.peer_refused is None else {"refused": limits.peer_refused}
+    return {
+        "api": {"refused": limits.api_refused},
+        "peer": peer,
+        "connections": {
+            "open": limits.connections,
+            "max": limits.max_connections,
+            "closed_slow": limits.closed_slow,
+            "refused": limits.connections_refused,
+        },
+    }
 
 
 def _charter_status(charter: CharterStatus | None) -> dict[str, Any] | None:

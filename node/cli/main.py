@@ -38,6 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _run(argv)
+        finally:
+            # Output still buffered here would otherwise meet a reader that went away in
+            # Python's own exit flush, which reports it ("Exception ignored …", status 120).
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:

@@ -107,20 +107,7 @@ def plan_batch(
         ctx.next_cursor = max(ctx.next_cursor, cursor + 1)
         header, author, body = entry.header, entry.header.author, entry.body
         voided = entry.id in void
-        plan.entries.append(
-            (
-                cursor,
-                entry.id,
-                author,
-                header.seq,
-                int(header.kind),
-                header.timestamp_ms,
-                now_ms,
-                entry.raw,
-                int(body is None),
-                int(voided),
-            )
-        )
+        plan.entries.append(_entry_row(entry, cursor, now_ms, voided))
         if header.seq > heads.get(author, (0, entry))[0]:
             heads[author] = (header.seq, entry)
         if voided:
@@ -130,21 +117,40 @@ def plan_batch(
         elif isinstance(body, RevokeBody):
             _plan_revoke(entry, body, cursor, ctx, plan)
         elif isinstance(body, FeedbackBody):
-            plan.feedback.append(
-                (
-                    cursor,
-                    author,
-                    body.signal_type,
-                    body.value,
-                    int(body.verdict),
-                    body.entry_id,
-                    int(body.note),
-                )
-            )
+            plan.feedback.append(_feedback_row(cursor, author, body))
     plan.heads = [
         (author, seq, e.id, e.header.timestamp_ms, now_ms) for author, (seq, e) in heads.items()
     ]
     return plan
+
+
+def _entry_row(entry: Entry, cursor: int, now_ms: int, voided: bool) -> tuple[object, ...]:
+    """The ``entries`` row of ``entry`` (an erased entry has no body)."""
+    header = entry.header
+    return (
+        cursor,
+        entry.id,
+        header.author,
+        header.seq,
+        int(header.kind),
+        header.timestamp_ms,
+        now_ms,
+        entry.raw,
+        int(entry.body is None),
+        int(voided),
+    )
+
+
+def _feedback_row(cursor: int, giver: bytes, body: FeedbackBody) -> tuple[object, ...]:
+    return (
+        cursor,
+        giver,
+        body.signal_type,
+        body.value,
+        int(body.verdict),
+        body.entry_id,
+        int(body.note),
+    )
 
 
 def _plan_add(
