@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from node.config import WebConfig, load_config, write_config
+from node.web.assets import CONTENT_SECURITY_POLICY
 from node.web.protect import MAX_BODY
 from node.web.shapes import LABELS, MAX_FILES
 from tests.nodes import Response, RunningNode, make_data
@@ -226,6 +227,7 @@ async def test_no_cookies_and_no_caching(node: RunningNode) -> None:
         assert "Set-Cookie" not in page.headers
         assert page.headers["Cache-Control"] == "no-store"
         assert page.headers["Referrer-Policy"] == "no-referrer"
+        assert page.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     answer = await self_post(node, "status", {"case": "ZZZZ-ZZZZ", "pin": "1"})
     assert "Set-Cookie" not in answer.headers
     assert answer.headers["Cache-Control"] == "no-store"
