@@ -27,6 +27,10 @@ MAX_INTERVAL_S = 86_400
 LOG_FORMATS = ("text", "json")
 MAX_IDLE_MINUTES = 24 * 60
 MAX_SESSION_HOURS = 7 * 24
+# Where the quick-exit button leaves to: an everyday page that gives nothing away.
+DEFAULT_QUICK_EXIT = "https://www.google.com/"
+WEB_TEXTS = ("helpline_name", "contact", "website", "quick_exit_url", "default_language")
+MAX_WEB_TEXT = 500
 # The positive numbers of the [limits] table (besides max_body_bytes).
 LIMITS = (
     "api_rate",
@@ -46,8 +50,9 @@ KNOWN: dict[str, tuple[str, ...]] = {
     "console": ("idle_timeout_minutes", "session_hours"),
     "log": ("format",),
     "metrics": ("listen",),
+    "web": ("self_service", "under_18", *WEB_TEXTS),
 }
-SECTIONS = "[node], [listen], [sync], [limits], [console], [log], [metrics] and [[peers]]"
+SECTIONS = "[node], [listen], [sync], [limits], [console], [log], [metrics], [web] and [[peers]]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,32 @@ class PeerConfig:
 
     url: str
     node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    """Where an under-18 is sent instead of self-service: words and a link (either may be empty)."""
+
+    text: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The ``[web]`` table: the victim self-service pages a publisher node serves at ``/``."""
+
+    self_service: bool = True
+    helpline_name: str = ""  # empty: the node's name
+    contact: str = ""
+    website: str = ""
+    quick_exit_url: str = DEFAULT_QUICK_EXIT
+    default_language: str = "en"
+    under_18: Referral = Referral()
+    # Per language code (``[web.under_18.ar]``); a language without one uses ``under_18``.
+    under_18_by_language: tuple[tuple[str, Referral], ...] = ()
+
+    def referral(self, language: str) -> Referral:
+        return dict(self.under_18_by_language).get(language, self.under_18)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +117,17 @@ class Config:
     log_format: str = "text"
     # "host:port" of a separate, token-free /metrics listener; "" serves none.
     metrics_listen: str = ""
+    web: WebConfig = WebConfig()
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 (RFC 3986 §3.2.2)
         return self.public_url or f"http://{host}:{self.port}"
+
+    @property
+    def self_service(self) -> bool:
+        """Whether this node serves the victim self-service flow (publishers only)."""
+        return self.role == "publisher" and self.web.self_service
 
 
 def load_config(data: DataDir) -> Config:
@@ -112,10 +149,11 @@ def parse_config(raw: dict[str, object], where: str, text: str | None = None) ->
     node = _table(raw, "node", at)
     listen = _table(raw, "listen", at)
     peers = tuple(_peer(p, i, at) for i, p in enumerate(_list(raw, "peers", at)))
+    role = _choice(node, "role", ROLES, at) or "publisher"
     return Config(
         name=_name(node, at),
         org_id=_org_id(node, at),
-        role=_choice(node, "role", ROLES, at) or "publisher",
+        role=role,
         host=_host(listen, at),
         port=_port(listen, at),
         public_url=_url(listen, "public_url", at.at("listen", "public_url")) or "",
@@ -123,6 +161,7 @@ def parse_config(raw: dict[str, object], where: str, text: str | None = None) ->
         **_sync(_table(raw, "sync", at), at),
         **_limits(_table(raw, "limits", at), at),
         **_observability(raw, listen, at),
+        web=_web(raw, role, at),
     )
 
 
@@ -389,6 +428,59 @@ def split_address(text: str, what: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _web(raw: dict[str, object], role: str, at: Where) -> WebConfig:
+    """The ``[web]`` table: the self-service pages, and where under-18s are sent."""
+    table = _table(raw, "web", at)
+    where = at.at("web", "self_service")
+    enabled = _get(table, "self_service", bool, where, setting="web.self_service")
+    if enabled and role != "publisher":
+        raise ConfigError(f'{where}: web.self_service = true needs node.role = "publisher"')
+    texts = {key: _web_text(table, key, at.at("web", key), f"web.{key}") for key in WEB_TEXTS}
+    for key in ("website", "quick_exit_url"):
+        if texts[key] and not texts[key].startswith(("https://", "http://")):
+            where = at.at("web", key)
+            raise ConfigError(f"{where}: web.{key} must be an http(s) URL, got {texts[key]!r}")
+    texts["quick_exit_url"] = texts["quick_exit_url"] or DEFAULT_QUICK_EXIT
+    texts["default_language"] = texts["default_language"] or "en"
+    under_18 = table.get("under_18", {})
+    if not isinstance(under_18, dict):
+        raise ConfigError(f"{at.at('web', 'under_18')}: web.under_18 must be a table")
+    plain = {k: v for k, v in under_18.items() if not isinstance(v, dict)}
+    default = _referral(plain, "", at.at("web.under_18"))
+    by_language = tuple(
+        (str(lang), _referral(value, f".{lang}", at.at(f"web.under_18.{lang}")))
+        for lang, value in sorted(under_18.items())
+        if isinstance(value, dict)
+    )
+    return WebConfig(
+        self_service=role == "publisher" if enabled is None else enabled,
+        under_18=default,
+        under_18_by_language=by_language,
+        **texts,
+    )
+
+
+def _web_text(table: dict[str, object], key: str, where: str, setting: str) -> str:
+    value = str(_get(table, key, str, where, setting=setting) or "").strip()
+    if len(value) > MAX_WEB_TEXT or not value.isprintable():
+        raise ConfigError(f"{where}: {setting} must be at most {MAX_WEB_TEXT} printable characters")
+    return value
+
+
+def _referral(table: dict[str, object], suffix: str, where: str) -> Referral:
+    if unknown := sorted(set(table) - {"text", "url"}):
+        raise ConfigError(
+            f"{where}: unknown setting web.under_18{suffix}.{unknown[0]} (known: text, url)"
+        )
+    text = _web_text(table, "text", where, f"web.under_18{suffix}.text")
+    url = _web_text(table, "url", where, f"web.under_18{suffix}.url")
+    if url and not url.startswith(("https://", "http://", "tel:", "mailto:")):
+        raise ConfigError(
+            f"{where}: web.under_18{suffix}.url must be an http(s), tel: or mailto: URL"
+        )
+    return Referral(text, url)
+
+
 def _peer(raw: object, index: int, at: Where) -> PeerConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{at.at('peers', None, index)}: each [[peers]] entry must be a table")
@@ -440,6 +532,7 @@ def render_config(config: Config) -> str:
     if limits:
         lines += ["", "[limits]", *limits]
     lines += _render_observability(config, defaults)
+    lines += _render_web(config)
     for peer in config.peers:
         lines += ["", "[[peers]]", f"url = {_toml_str(peer.url)}"]
         lines.append(f"node_id = {_toml_str(peer.node_id)}")
@@ -462,6 +555,29 @@ def _render_observability(config: Config, defaults: Config) -> list[str]:
         lines += ["", "[log]", f"format = {_toml_str(config.log_format)}"]
     if config.metrics_listen:
         lines += ["", "[metrics]", f"listen = {_toml_str(config.metrics_listen)}"]
+    return lines
+
+
+def _render_web(config: Config) -> list[str]:
+    """The ``[web]`` table, only where it differs from the defaults (kept by ``peers add``)."""
+    web = config.web
+    defaults = WebConfig(self_service=web.self_service)
+    if web == defaults and (web.self_service or config.role != "publisher"):
+        return []
+    lines = ["", "[web]"]
+    if not web.self_service and config.role == "publisher":
+        lines.append("self_service = false")
+    for key in WEB_TEXTS:
+        if getattr(web, key) != getattr(defaults, key):
+            lines.append(f"{key} = {_toml_str(getattr(web, key))}")
+    referrals = [("", web.under_18)] if web.under_18 != Referral() else []
+    for lang, referral in [*referrals, *((f".{k}", r) for k, r in web.under_18_by_language)]:
+        lines += ["", f"[web.under_18{lang}]"]
+        lines += [
+            f"{k} = {_toml_str(getattr(referral, k))}"
+            for k in ("text", "url")
+            if getattr(referral, k)
+        ]
     return lines
 
 

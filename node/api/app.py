@@ -26,9 +26,9 @@ from node.limits import BODY_TIMEOUT, ConnectionGuard, RateLimiter
 from node.logs import untrusted
 from node.matching.errors import MatchingError
 from node.replica.node import Node
-from node.web.assets import add_web_routes
 from node.web.console import Console, ConsoleSettings, add_console, console_middleware
 from node.web.origin import Listener
+from node.web.routes import SELF_SERVICE_PATHS, add_web_routes
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("hashbank.http")
@@ -62,7 +62,8 @@ ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
     ("GET", "/healthz", probes.healthz, True),
     ("GET", "/readyz", probes.readyz, True),
 )
-OPEN_PATHS = frozenset(path for _, path, _, is_open in ROUTES if is_open)
+# The victim self-service endpoints (node.web.routes) take a case number and PIN instead.
+OPEN_PATHS = frozenset(path for _, path, _, is_open in ROUTES if is_open) | SELF_SERVICE_PATHS
 # Routes outside /v1/ that still need the bearer token.
 TOKEN_PATHS = frozenset(
     path for _, path, _, is_open in ROUTES if not is_open and not path.startswith("/v1/")
@@ -186,7 +187,7 @@ def make_app(node: Node, gossip: Gossip | None, token: str | Callable[[], str]) 
     console = Console(node.store, node.clock, console_settings(node))
     limiters["console_login"] = console.guard.per_client
     add_console(app, console)
-    add_web_routes(app)
+    add_web_routes(app, node)
     app[METRICS] = Metrics(node, gossip, limiters, app[GUARD], console)
     app.on_cleanup.append(_close_metrics)
     return app

@@ -1,1 +1,12 @@
-"""The web app served by publisher nodes: static files and the in-browser hasher (static/)."""
+"""The web app publisher nodes serve: the victim's self-service pages and the in-browser hasher.
+
+- ``routes.py``: the one route table (pages and ``/v1/self/*``), mounted by
+  ``add_web_routes(app, node)``; ``assets.py`` serves ``static/`` with the security headers.
+- ``pages.py`` renders a template of ``templates/`` in the visitor's language
+  (``render(request, "x.html", **extra)``): every page extends ``base.html`` (quick exit,
+  language switcher, the catalogue as a JSON data block for the page's scripts, which import
+  ``static/app/page.js`` for ``t()``, ``post()`` and the quick exit). New pages add their
+  messages to every catalogue in ``i18n/`` (``language.py``; tests/web/test_catalogues.py
+  checks completeness).
+- ``selfservice.py``: the thin handlers; ``shapes.py`` their JSON; ``protect.py`` their guards.
+"""

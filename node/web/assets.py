@@ -117,7 +117,7 @@ def static_url(app: web.Application, path: str) -> str:
     return app[ASSETS_KEY].url(path)
 
 
-def add_web_routes(app: web.Application) -> None:
+def add_static_routes(app: web.Application) -> None:
     """Serve the static files and put the security headers on every non-API response."""
     app[ASSETS_KEY] = load_assets()
     app.router.add_get(PREFIX + "{path:.*}", _serve_static)

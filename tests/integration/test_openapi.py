@@ -44,6 +44,7 @@ from protocol.charter import CharterBody, Member, MemberKey, Takedown, draft
 from protocol.identity import OrgId
 from tests.builders import Author, pdq_item
 from tests.nodes import ROOT, RunningNode, make_data
+from tests.web.network import generous
 
 SPEC = ROOT / "docs" / "openapi.yaml"
 Case = schemathesis.Case[Any]
@@ -69,6 +70,14 @@ SEED_SUBMIT = {
         {"signal_type": "sha256", "value": SHA256.upper()},
     ],
     "idempotency_key": "seed-1",
+}
+
+# A victim's files as the self-service page sends them: a photo (PDQ) and a video.
+SELF_FILES = {
+    "files": [
+        {"md5": "12" * 16, "sha256": "34" * 32, "pdq": [PDQ]},
+        {"md5": "56" * 16, "sha256": "78" * 32},
+    ]
 }
 
 # Budget: about 20 JSON operations and 8 peer ones; each generated case costs three requests
@@ -100,8 +109,19 @@ def load(max_examples: int) -> schemathesis.BaseSchema:
                 # integer written as 1.0. The seeded requests below check the success paths.
                 "positive_data_acceptance": {"enabled": False},
                 # 413 is how this API refuses over-limit arrays and `limit` parameters.
+                # The self-service routes also refuse with 403 (credentials), 415 and 429.
                 "negative_data_rejection": {
-                    "expected-statuses": ["400", "401", "404", "405", "409", "413"]
+                    "expected-statuses": [
+                        "400",
+                        "401",
+                        "403",
+                        "404",
+                        "405",
+                        "409",
+                        "413",
+                        "415",
+                        "429",
+                    ]
                 },
             },
             "suppress-health-check": ["all"],
@@ -133,6 +153,9 @@ class Seeded:
     forked: str  # an entry of an organisation that signed two entries at seq 1
     charter: str  # base64 of the charter version the node enforces
     raw_entries: list[str]  # base64 of entries the node holds
+    self_case: str  # a self-service case (two files) and its PIN
+    self_pin: str
+    self_item: str  # the id of the case's first item
 
     def headers(self, token: str | None = "valid") -> dict[str, str]:
         if token is None:
@@ -174,6 +197,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningNode
         running = background.run(RunningNode.start(data))
         # Streams notice a client that left at their next write: keep that soon.
         running.app[sse.SETTINGS_KEY].heartbeat_s = 1.0
+        # The self-service budgets would answer most generated requests with 429.
+        generous(running)
         try:
             yield running, background.run(seed(running))
         finally:
@@ -245,6 +270,9 @@ async def seed(hb: RunningNode) -> Seeded:
     raws = [base64.b64encode(e.raw).decode() for e in (platform_feedback, forked, conflicting)]
     report = await expect(hb, "POST", "/v1/entries", {"entries": raws}, 200)
     assert (report["stored"], report["forks"]) == (2, 1), report
+    opened = await expect(hb, "POST", "/v1/self/cases", SELF_FILES, 201)
+    credentials = {"case": opened["case"], "pin": opened["pin"]}
+    status = await expect(hb, "POST", "/v1/self/status", credentials, 200)
     return Seeded(
         url=hb.url,
         token=hb.token,
@@ -256,6 +284,9 @@ async def seed(hb: RunningNode) -> Seeded:
         forked=forked.id.hex(),
         charter=charter,
         raw_entries=raws[:2],
+        self_case=opened["case"],
+        self_pin=opened["pin"],
+        self_item=status["files"][0]["items"][0]["id"],
     )
 
 
@@ -451,6 +482,35 @@ def probes(s: Seeded) -> list[Probe]:
         Probe("POST", "/v1/charter", 200, body={"charter": s.charter}),
         Probe("POST", "/v1/charter", 400, body={"charter": "AAAA"}),
         Probe("POST", "/v1/charter", 400, body={"charter": 5}),
+        *self_service_probes(s),
+    ]
+
+
+def self_service_probes(s: Seeded) -> list[Probe]:
+    """The victim's endpoints: success, bad input, wrong credentials, another site."""
+    mine = {"case": s.self_case, "pin": s.self_pin}
+    wrong = {"case": s.self_case, "pin": "00000000"}
+    video = {"files": [{"md5": "9a" * 16, "sha256": "bc" * 32}]}
+    cross = {"Sec-Fetch-Site": "cross-site"}
+    return [
+        Probe("POST", "/v1/self/cases", 201, body=video),
+        Probe("POST", "/v1/self/cases", 400, body={"files": []}),
+        Probe("POST", "/v1/self/cases", 400, body={"files": [{"md5": MD5}]}),
+        Probe("POST", "/v1/self/cases", 413, body={"files": video["files"] * 201}),
+        Probe("POST", "/v1/self/cases", 403, headers=cross, body=video),
+        Probe("POST", "/v1/self/status", 200, body=mine),
+        Probe("POST", "/v1/self/status", 200, body={**mine, "case": s.self_case.lower()}),
+        Probe("POST", "/v1/self/status", 403, body=wrong),
+        Probe("POST", "/v1/self/status", 403, body={"case": "ZZZZ-ZZZZ", "pin": "1"}),
+        Probe("POST", "/v1/self/status", 400, body={"case": s.self_case}),
+        Probe("POST", "/v1/self/items", 201, body={**mine, **video}),
+        Probe("POST", "/v1/self/items", 403, body={**wrong, **video}),
+        Probe("POST", "/v1/self/withdraw", 201, body={**mine, "items": [s.self_item]}),
+        Probe("POST", "/v1/self/withdraw", 409, body={**mine, "items": [s.self_item]}),
+        Probe("POST", "/v1/self/withdraw", 404, body={**mine, "items": ["00" * 32 + ":0"]}),
+        Probe("POST", "/v1/self/withdraw", 400, body={**mine, "items": ["nope"]}),
+        Probe("POST", "/v1/self/withdraw", 201, body={**mine, "all": True}),
+        Probe("POST", "/v1/self/withdraw", 409, body={**mine, "all": True}),
     ]
 
 

@@ -88,9 +88,11 @@ def venv(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_carries_the_static_files_and_the_licences(dist: Dist) -> None:
     names = set(zipfile.ZipFile(dist.wheel).namelist())
-    for path in STATIC_DIR.rglob("*"):
+    web = STATIC_DIR.parent
+    # The pages' templates and message catalogues are package data like the static files.
+    for path in [*web.rglob("*.html"), *web.rglob("*.json"), *STATIC_DIR.rglob("*")]:
         if path.is_file() and "__pycache__" not in path.parts:
-            assert f"node/web/static/{path.relative_to(STATIC_DIR).as_posix()}" in names
+            assert f"node/web/{path.relative_to(web).as_posix()}" in names
     licences = {n for n in names if "/licenses/" in n}
     assert {
         "hashbank-0.1.0.dist-info/licenses/LICENSE",
@@ -108,6 +110,8 @@ def test_the_wheel_carries_the_static_files_and_the_licences(dist: Dist) -> None
     assert runtime == {"aiohttp", "aiosqlite", "pynacl", "msgpack", "numpy", "pillow"} | {
         "pillow-heif",
         "tomlkit",
+        "prometheus-client",
+        "jinja2",
     }
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from node.hashing.pdq import _dct_matrix
 from node.web.assets import ASSETS_KEY, CONTENT_SECURITY_POLICY, STATIC_DIR, load_assets
-from tests.nodes import RunningNode, make_data
+from tests.nodes import ROOT, RunningNode, make_data
 
 
 @pytest.fixture
@@ -161,6 +161,13 @@ def test_dct_table_in_the_browser_is_the_python_matrix() -> None:
     assert np.array_equal(table, _dct_matrix()), (
         "regenerate node/web/static/pdq-dct.js: base64 of _dct_matrix().astype('<f4').tobytes()"
     )
+
+
+def test_axe_is_not_served() -> None:
+    assert not any("axe" in path for path in load_assets().files)
+    vendor = ROOT / "tests" / "web" / "vendor" / "axe-core"
+    assert "Mozilla Public License" in (vendor / "LICENSE").read_text()
+    assert "axe v4.14.1" in (vendor / "axe.min.js").read_text()[:200]
 
 
 def test_vendored_library_keeps_its_licence() -> None:
