@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from node.api.service import Service
+from node.clock import SYSTEM, Clock
 from node.config import PeerConfig, initialise, load_config, write_config
 from node.datadir import DataDir, load_key, read_secret
 from node.replica.node import Node
@@ -67,8 +68,8 @@ class RunningNode:
     session: aiohttp.ClientSession = field(repr=False)
 
     @classmethod
-    async def start(cls, data: DataDir) -> RunningNode:
-        node = await Node.open(data)
+    async def start(cls, data: DataDir, clock: Clock = SYSTEM) -> RunningNode:
+        node = await Node.open(data, clock=clock)
         token = read_secret(data.token)
         service = Service(node, token)
         url = await service.start("127.0.0.1", 0)
@@ -197,6 +198,19 @@ class NodeProcess:
     def terminate(self) -> int:
         self.proc.terminate()
         return self.proc.wait(timeout=30)
+
+
+class ShiftedClock:
+    """The system clock, moved forward by ``ahead_ms`` (to pass an expiry without waiting)."""
+
+    def __init__(self) -> None:
+        self.ahead_ms = 0
+
+    def now_ms(self) -> int:
+        return SYSTEM.now_ms() + self.ahead_ms
+
+    def monotonic(self) -> float:
+        return SYSTEM.monotonic()
 
 
 async def wait_until(

@@ -22,7 +22,7 @@ from node.matching.matcher import Matcher
 from node.replica.cases import Cases, CaseSeal, PinGuard
 from node.replica.charters import CharterKeeper, CharterReport
 from node.replica.decoder import Decoder
-from node.replica.events import Events, Listener
+from node.replica.events import Events, ItemsChanged, Listener
 from node.replica.feeds import Feeds
 from node.replica.ingest import Ingester, IngestReport
 from node.replica.keys import KeyRing
@@ -101,14 +101,14 @@ class Node:
         self.pins = PinGuard(store, clock, RateLimiter(PIN_TRIES / PIN_WINDOW_S, PIN_TRIES))
 
     @classmethod
-    async def open(cls, data: DataDir, *, check: bool = True) -> Node:
+    async def open(cls, data: DataDir, *, check: bool = True, clock: Clock = SYSTEM) -> Node:
         """Open the node in ``data``: configuration, key, store, and in-memory state."""
         data.require()
         config = load_config(data)
         keys = KeyRing(data, load_key(data))
         store = await Store.open(data.store, create=True, check=check)
         try:
-            node = cls(data, config, keys, store, load_case_secret(data))
+            node = cls(data, config, keys, store, load_case_secret(data), clock)
         except BaseException:
             await store.close()
             raise
@@ -209,7 +209,7 @@ class Node:
         return await self.store.forks()
 
     async def expire(self) -> int:
-        """Deactivate expired items; returns how many."""
+        """Deactivate expired items (the change feed records them); returns how many."""
 
         async def work(txn: Transaction) -> list[int]:
             return [it.item_id for it in await txn.expire(self.clock.now_ms())]
@@ -217,6 +217,7 @@ class Node:
         gone = await self.store.transaction(work)
         if gone:
             await self.matcher.apply_soon([], [], gone)
+            self.events.emit(ItemsChanged(len(gone)))
         return len(gone)
 
     async def status(self) -> ReplicaStatus:

@@ -4,7 +4,9 @@
 version than this code knows was written by a newer hashbank and is refused, never guessed at.
 
 Only ``entries``, ``charters`` and the fork tables (signed evidence) are primary data. Every
-other table is derived from them and can be rebuilt by ``hashbank rebuild``.
+other table is derived from them and can be rebuilt by ``hashbank rebuild``, except
+``item_changes``: it is the change feed's record of what left the bank without an entry, and
+subscribers' positions in the feed count on it, so it is kept like primary data.
 """
 
 from __future__ import annotations
@@ -132,6 +134,18 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (case_id, entry_id)
     ) WITHOUT ROWID;
     CREATE INDEX case_entries_entry ON case_entries (entry_id);
+    """,
+    # 5: changes to the active set that no entry of the author made (takedowns, purges,
+    # erasures, expiries), in the change feed. Cursors come from the entries' sequence.
+    """
+    CREATE TABLE item_changes (
+        cursor          INTEGER PRIMARY KEY,
+        kind            TEXT    NOT NULL,  -- withdrawn, restored
+        reason          TEXT    NOT NULL,  -- takedown, purge, erasure, expiry
+        charter_version INTEGER,
+        recorded_ms     INTEGER NOT NULL,
+        items           BLOB    NOT NULL   -- msgpack [[entry_id, idx, author, type, value]]
+    );
     """,
 )
 
