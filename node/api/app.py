@@ -50,6 +50,7 @@ ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
     ("GET", "/v1/forks", bank.forks, False),
     ("GET", "/v1/charter", charter.get_charter, False),
     ("POST", "/v1/charter", charter.post_charter, False),
+    ("GET", "/v1/charter/versions", charter.charter_versions, False),
 )
 OPEN_PATHS = frozenset(path for _, path, _, is_open in ROUTES if is_open)
 
