@@ -79,6 +79,14 @@ class RunningNode:
     def app(self) -> web.Application:
         return self.service.app
 
+    @property
+    def node_id(self) -> str:
+        return str(self.node.key.public_key)
+
+    @property
+    def org(self) -> str:
+        return self.node.org.hex()
+
     async def stop(self) -> None:
         await self.session.close()
         await self.service.stop()
