@@ -239,6 +239,8 @@ def entry_view(stored: StoredEntry, *, detail: bool = False) -> dict[str, Any]:
         "timestamp_ms": stored.timestamp_ms,
         "received_ms": stored.received_ms,
         "erased": stored.erased,
+        # A takedown of the latest charter covers it: it is in the feed but has no effect.
+        "void": stored.void,
         "entry": base64.b64encode(stored.raw).decode(),
     }
     try:

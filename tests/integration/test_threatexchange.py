@@ -497,6 +497,7 @@ def test_node_imports_without_threatexchange() -> None:
 
 
 HOUR_MS = 3_600_000
+Key = tuple[str, str]
 
 
 async def ahashbank(*args: str) -> str:
@@ -515,19 +516,19 @@ async def ahashbank(*args: str) -> str:
     return out.decode()
 
 
-def active_set(changes: list[dict[str, Any]], revoked: dict[str, list[int] | None]) -> set[Key]:
-    """What a platform following only ``/v1/changes`` holds: adds, less revokes and withdrawals.
-
-    ``revoked`` maps each revoked entry to its revoked items (None: all), from revoke bodies.
-    """
-    held: dict[tuple[str, int], tuple[str, str]] = {}
+def active_set(changes: list[dict[str, Any]]) -> set[Key]:
+    """What a platform following only ``/v1/changes`` holds, as docs/platforms.md §5 says."""
+    held: dict[tuple[str, int], Key] = {}
     for change in changes:
-        if change["kind"] == "add" and change["body"]:
-            for item in change["body"]["items"]:
-                held[(change["entry_id"], item["index"])] = (item["signal_type"], item["value"])
+        if change.get("void"):
+            continue
+        if change["kind"] in ("add", "restored"):
+            items = change["body"]["items"] if change["kind"] == "add" else change["items"]
+            for item in items:
+                key = (change.get("entry_id") or item["entry_id"], item["index"])
+                held[key] = (item["signal_type"], item["value"])
         elif change["kind"] == "revoke":
             for target in change["body"]["targets"]:
-                revoked[target["entry_id"]] = target["items"]
                 for key in [k for k in held if k[0] == target["entry_id"]]:
                     if target["items"] is None or key[1] in target["items"]:
                         del held[key]
@@ -535,9 +536,6 @@ def active_set(changes: list[dict[str, Any]], revoked: dict[str, list[int] | Non
             for item in change["items"]:
                 held.pop((item["entry_id"], item["index"]), None)
     return set(held.values())
-
-
-Key = tuple[str, str]
 
 
 async def test_takedowns_and_expiries_reach_threatexchange_in_one_fetch(tmp_path: Path) -> None:
@@ -632,7 +630,8 @@ async def _takedown_and_expiry(
 
     # A platform that follows /v1/changes drops both.
     changes = (await node_b.get("/v1/changes?limit=1000")).body["changes"]
-    assert active_set(changes, {}) == {("pdq", ours.pdq.hex()), ("md5", "00" * 16)}
+    assert active_set(changes) == {("pdq", ours.pdq.hex()), ("md5", "00" * 16)}
+    assert [c["void"] for c in changes if c["kind"] == "add"] == [False, True, False]
 
     # So does threatexchange, in one fetch without --clear; the rest still matches.
     await platform.atx("fetch")
