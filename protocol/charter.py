@@ -70,7 +70,9 @@ class Member:
         return self.keys[-1].key
 
     def key_at(self, seq: int) -> bytes:
-        """The key that must sign this organisation's entry at ``seq``."""
+        """The key that must sign this organisation's entry at ``seq``: the last listed whose
+        ``from_seq`` is not above it (a key followed by one with the same ``from_seq`` was
+        replaced before it signed anything, and signs nothing)."""
         chosen = self.keys[0].key
         for k in self.keys:
             if k.from_seq <= seq:
@@ -264,8 +266,10 @@ def _decode_member(i: int, row: Any) -> Member:
             )
         )
     seqs = [k.from_seq for k in member_keys]
-    if seqs[0] != 1 or any(a >= b for a, b in itertools.pairwise(seqs)):
-        raise InvalidValueError(f"members[{i}].keys must start at seq 1, ascending")
+    # Equal from_seqs are allowed: a key replaced before it signed anything (the org id stays
+    # the one derived from the first key, even when that key never signs an entry).
+    if seqs[0] != 1 or any(a > b for a, b in itertools.pairwise(seqs)):
+        raise InvalidValueError(f"members[{i}].keys must start at seq 1, in from_seq order")
     member = Member(OrgId(org_id), name, tuple(roles), tuple(member_keys))
     if org_id_for(PublicKey(member.keys[0].key)) != member.org_id:
         raise InvalidValueError(f"members[{i}].org_id is not derived from its first key")

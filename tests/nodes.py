@@ -79,6 +79,14 @@ class RunningNode:
     def app(self) -> web.Application:
         return self.service.app
 
+    @property
+    def node_id(self) -> str:
+        return str(self.node.key.public_key)
+
+    @property
+    def org(self) -> str:
+        return self.node.org.hex()
+
     async def stop(self) -> None:
         await self.session.close()
         await self.service.stop()
@@ -198,6 +206,19 @@ class NodeProcess:
     def terminate(self) -> int:
         self.proc.terminate()
         return self.proc.wait(timeout=30)
+
+
+class ShiftedClock:
+    """The system clock, moved forward by ``ahead_ms`` (to pass an expiry without waiting)."""
+
+    def __init__(self) -> None:
+        self.ahead_ms = 0
+
+    def now_ms(self) -> int:
+        return SYSTEM.now_ms() + self.ahead_ms
+
+    def monotonic(self) -> float:
+        return SYSTEM.monotonic()
 
 
 async def wait_until(

@@ -52,6 +52,7 @@ ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
     ("GET", "/v1/forks", bank.forks, False),
     ("GET", "/v1/charter", charter.get_charter, False),
     ("POST", "/v1/charter", charter.post_charter, False),
+    ("GET", "/v1/charter/versions", charter.charter_versions, False),
     ("GET", "/v1/users", users.list_users, False),
     ("POST", "/v1/users", users.add_user, False),
     ("POST", "/v1/users/{name}/disable", users.disable_user, False),

@@ -88,7 +88,7 @@ async def changes(request: web.Request) -> web.Response:
     if limit > MAX_CHANGES:
         raise PayloadTooLargeError(f"limit must be at most {MAX_CHANGES}, got {limit}")
     kinds = shapes.query_kinds(request.query.get("kinds"))
-    rows = await node_of(request).store.changes(after, limit + 1, kinds)
+    rows = await node_of(request).store.change_feed(after, limit + 1, kinds)
     return json_response(shapes.changes_view(rows[:limit], after, len(rows) > limit))
 
 

@@ -1,4 +1,4 @@
-"""``/v1/charter``: the charter this node enforces, and adopting a version through it."""
+"""``/v1/charter``: the charter this node enforces, its signed versions, and adopting one."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from aiohttp import web
 from node.api import shapes
 from node.api.context import json_response, node_of, read_json
 from protocol.errors import CharterError
+
+# Versions per page of ``/v1/charter/versions``: one may be up to a megabyte.
+VERSIONS_PAGE = 16
 
 
 async def get_charter(request: web.Request) -> web.Response:
@@ -22,3 +25,10 @@ async def post_charter(request: web.Request) -> web.Response:
     if not report.appended and not report.known:
         raise CharterError("; ".join(report.errors) or f"charter refused: {dict(report.rejected)}")
     return json_response(shapes.charter_report_view(report))
+
+
+async def charter_versions(request: web.Request) -> web.Response:
+    """Every adopted version's exact signed bytes after ``after``, oldest first (a backup)."""
+    after = shapes.query_int(request.query, "after", 0, minimum=0)
+    raws = node_of(request).charters.since(after)
+    return json_response(shapes.charter_versions_view(raws[:VERSIONS_PAGE], after, len(raws)))

@@ -24,7 +24,15 @@ from node.replica.feedback import AddFeedback, Feedback
 from node.replica.ingest import IngestReport
 from node.replica.lookup import Match
 from node.replica.status import CharterStatus, FeedStatus, ReplicaStatus
-from node.store import CharterForkRecord, ForkRecord, ItemRow, StoredEntry
+from node.store import (
+    ChangeKinds,
+    CharterForkRecord,
+    ForkRecord,
+    ItemChange,
+    ItemChangeKind,
+    ItemRow,
+    StoredEntry,
+)
 from protocol.body import (
     MAX_ITEMS,
     AddBody,
@@ -232,6 +240,8 @@ def entry_view(stored: StoredEntry, *, detail: bool = False) -> dict[str, Any]:
         "timestamp_ms": stored.timestamp_ms,
         "received_ms": stored.received_ms,
         "erased": stored.erased,
+        # A takedown of the latest charter covers it: it is in the feed but has no effect.
+        "void": stored.void,
         "entry": base64.b64encode(stored.raw).decode(),
     }
     try:
@@ -335,17 +345,22 @@ def query_int(query: Mapping[str, str], name: str, default: int, *, minimum: int
     return value
 
 
-def query_kinds(text: str | None) -> tuple[Kind, ...]:
-    """``kinds=add,revoke`` → those kinds (all when absent)."""
+def query_kinds(text: str | None) -> ChangeKinds:
+    """``kinds=add,revoke,withdrawn`` → those elements of the change feed (all when absent)."""
     if not text:
-        return tuple(Kind)
-    names = {k.name.lower(): k for k in Kind}
-    out = []
+        return ChangeKinds()
+    entry_kinds = {k.name.lower(): k for k in Kind}
+    item_kinds = {str(k): k for k in ItemChangeKind}
+    entries, items = [], []
     for name in text.split(","):
-        if name not in names:
-            raise BadRequestError(f"unknown kind {name!r} in kinds; known: {', '.join(names)}")
-        out.append(names[name])
-    return tuple(out)
+        if name in entry_kinds:
+            entries.append(entry_kinds[name])
+        elif name in item_kinds:
+            items.append(item_kinds[name])
+        else:
+            known = ", ".join([*entry_kinds, *item_kinds])
+            raise BadRequestError(f"unknown kind {name!r} in kinds; known: {known}")
+    return ChangeKinds(tuple(entries), tuple(items))
 
 
 def parse_lookup(doc: Any, max_signals: int) -> list[Query]:
@@ -390,9 +405,40 @@ def published_view(entry: Entry, *, duplicate: bool | None = None) -> dict[str, 
     return view
 
 
-def changes_view(page: Sequence[StoredEntry], after: int, more: bool) -> dict[str, Any]:
+def change_view(change: StoredEntry | ItemChange) -> dict[str, Any]:
+    """One element of the change feed: an entry, or items withdrawn or restored without one."""
+    if isinstance(change, StoredEntry):
+        return entry_view(change)
     return {
-        "changes": [entry_view(r) for r in page],
+        "cursor": str(change.cursor),
+        "kind": str(change.kind),
+        "reason": str(change.reason),
+        "charter_version": change.charter_version,
+        # Named as entries' field, so a reader of the feed's times needs no second case.
+        "received_ms": change.recorded_ms,
+        "items": [
+            {
+                "entry_id": it.entry_id.hex(),
+                "index": it.idx,
+                "author": it.author.hex(),
+                "signal_type": it.signal_type,
+                "value": it.value.hex(),
+            }
+            for it in change.items
+        ],
+    }
+
+
+def change_kind(change: StoredEntry | ItemChange) -> str:
+    """The change's ``kind`` (the SSE event name): add, revoke, feedback, withdrawn, restored."""
+    return change.kind.name.lower() if isinstance(change, StoredEntry) else str(change.kind)
+
+
+def changes_view(
+    page: Sequence[StoredEntry | ItemChange], after: int, more: bool
+) -> dict[str, Any]:
+    return {
+        "changes": [change_view(r) for r in page],
         "cursor": str(page[-1].cursor if page else max(after, 0)),
         "more": more,
     }
@@ -578,6 +624,17 @@ def charter_view(
         {"version": f.number, "proof": f.proof.hex(), "detected_ms": f.detected_ms} for f in forks
     ]
     return doc
+
+
+def charter_versions_view(raws: Sequence[bytes], after: int, available: int) -> dict[str, Any]:
+    """A page of signed charter versions: ``{"versions": [{"version", "charter"}], "more"}``."""
+    return {
+        "versions": [
+            {"version": after + 1 + n, "charter": base64.b64encode(raw).decode()}
+            for n, raw in enumerate(raws)
+        ],
+        "more": available > len(raws),
+    }
 
 
 def charter_report_view(report: CharterReport) -> dict[str, Any]:

@@ -3,12 +3,12 @@
 Each event is one element of ``/v1/changes``: ``id`` is its cursor, ``event`` its kind and
 ``data`` the same JSON object. A client resumes with ``Last-Event-ID`` (or ``?after=``).
 
-The store, not a per-client queue, is what a client reads from: a new entry only wakes the
-stream, which then reads every committed entry after the last one it sent. So replaying the
-backlog and going live is one loop with one cursor, and an entry stored while the backlog is
-replayed can be neither missed nor sent twice. Memory per client is bounded by the socket's
-write buffer; a client that accepts no data for ``slow_client_s`` is disconnected and can
-resume where it left off.
+The store, not a per-client queue, is what a client reads from: a new entry (or a recorded
+withdrawal) only wakes the stream, which then reads every committed change after the last one
+it sent. So replaying the backlog and going live is one loop with one cursor, and a change
+stored while the backlog is replayed can be neither missed nor sent twice. Memory per client
+is bounded by the socket's write buffer; a client that accepts no data for ``slow_client_s``
+is disconnected and can resume where it left off.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from aiohttp import web
 from node.api import shapes
 from node.api.context import node_of
 from node.api.errors import BadRequestError
-from node.replica.events import EntriesStored, Event
+from node.replica.events import EntriesStored, Event, ItemsChanged
 from node.replica.node import Node
-from node.store import StoredEntry
-from protocol.body import Kind
+from node.store import ChangeKinds, ItemChange, StoredEntry
 
 log = logging.getLogger("hashbank.sse")
 
@@ -78,12 +77,12 @@ def resume_cursor(request: web.Request) -> int:
     return int(text)
 
 
-def encode_events(rows: Sequence[StoredEntry]) -> bytes:
-    """SSE frames for stored entries (JSON on one line, so one ``data:`` line each)."""
+def encode_events(rows: Sequence[StoredEntry | ItemChange]) -> bytes:
+    """SSE frames for changes (JSON on one line, so one ``data:`` line each)."""
     frames = []
     for row in rows:
-        data = json.dumps(shapes.entry_view(row), separators=(",", ":"))
-        frames.append(f"id: {row.cursor}\nevent: {row.kind.name.lower()}\ndata: {data}\n\n")
+        data = json.dumps(shapes.change_view(row), separators=(",", ":"))
+        frames.append(f"id: {row.cursor}\nevent: {shapes.change_kind(row)}\ndata: {data}\n\n")
     return "".join(frames).encode()
 
 
@@ -96,7 +95,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     wake = asyncio.Event()
 
     def on_event(event: Event) -> None:
-        if isinstance(event, EntriesStored):
+        if isinstance(event, EntriesStored | ItemsChanged):
             wake.set()
 
     # Subscribe before the first read: a commit between the two then still wakes the loop.
@@ -125,13 +124,13 @@ async def _send_committed(
     node: Node,
     response: web.StreamResponse,
     after: int,
-    kinds: tuple[Kind, ...],
+    kinds: ChangeKinds,
     settings: StreamSettings,
 ) -> int:
     """Send every committed change after ``after``; returns the new position."""
     upto = node.store.last_cursor
     while True:
-        rows = await node.store.changes(after, settings.batch, kinds, upto=upto)
+        rows = await node.store.change_feed(after, settings.batch, kinds, upto=upto)
         if rows:
             await _write(response, encode_events(rows), settings)
         if len(rows) < settings.batch:

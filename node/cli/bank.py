@@ -206,24 +206,49 @@ def cmd_export(args: argparse.Namespace) -> int:
     # Writing to the terminal itself, the entries are the progress.
     progress = Progress(total, "entries", quiet=not args.out and sys.stdout.isatty())
     out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115 - closed below
-    cursor, count = "0", 0
     try:
-        while True:
-            page = client.get("/v1/changes", {"after": cursor, "limit": "1000"})
-            for change in page["changes"]:
-                out.write(json.dumps({"entry_id": change["entry_id"], "entry": change["entry"]}))
-                out.write("\n")
-                count += 1
-            progress.update(count)
-            cursor = page["cursor"]
-            if not page["more"]:
-                break
+        # The charter history comes first: an import applies it before judging any entry.
+        versions = _export_charters(client, out, 0)
+        count = _export_entries(client, out, progress)
+        # A version adopted while the entries were read goes at the end (import reads every
+        # charter line before any entry).
+        versions = _export_charters(client, out, versions)
     finally:
         if args.out:
             out.close()
     progress.finish(count)
-    print(f"exported {count} entries", file=sys.stderr)
+    charters = f" and {versions} charter versions" if versions else ""
+    print(f"exported {count} entries{charters}", file=sys.stderr)
     return 0
+
+
+def _export_charters(client: Client, out: TextIO, after: int) -> int:
+    """``{"charter": base64, "version": n}`` lines for the versions after ``after``; returns
+    the last version number written (``after`` if none)."""
+    while True:
+        page = client.get("/v1/charter/versions", {"after": str(after)})
+        for version in page["versions"]:
+            out.write(json.dumps({"charter": version["charter"], "version": version["version"]}))
+            out.write("\n")
+            after = version["version"]
+        if not page["more"] or not page["versions"]:
+            return after
+
+
+def _export_entries(client: Client, out: TextIO, progress: Progress) -> int:
+    """``{"entry_id", "entry"}`` lines for every stored entry, in the order it was stored."""
+    cursor, count = "0", 0
+    while True:
+        query = {"after": cursor, "limit": "1000", "kinds": "add,revoke,feedback"}
+        page = client.get("/v1/changes", query)
+        for change in page["changes"]:
+            out.write(json.dumps({"entry_id": change["entry_id"], "entry": change["entry"]}))
+            out.write("\n")
+            count += 1
+        progress.update(count)
+        cursor = page["cursor"]
+        if not page["more"]:
+            return count
 
 
 def add_parsers(commands: Commands) -> None:

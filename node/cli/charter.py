@@ -1,4 +1,4 @@
-"""``hashbank charter …``: make, sign, apply and show charter versions; ``hashbank key rotate``.
+"""``hashbank charter …``: make, sign, apply and show charter versions; ``hashbank key …``.
 
 ``init`` and ``sign`` work offline on draft files; ``propose``, ``apply`` and ``show`` talk to
 the operator's own node.
@@ -24,12 +24,12 @@ from node.cli.charter_files import (
     write_draft,
 )
 from node.cli.client import Client
+from node.cli.keys import cmd_key
 from node.cli.parsing import Commands, add_data
 from node.cli.when import date, with_dates
 from node.clock import now_ms
 from node.datadir import DataDir, load_key
 from node.errors import ConfigError
-from node.replica import keys
 from protocol.charter import CharterBody, Member, MemberKey, decode_charter
 from protocol.identity import PublicKey
 
@@ -135,9 +135,18 @@ def _edited(body: CharterBody, args: argparse.Namespace, heads: dict[bytes, int]
 
 
 def _rotated(member: Member, new_key: str, first: int) -> Member:
+    """``member`` with ``new_key`` signing from seq ``first`` on.
+
+    ``first`` equal to the current key's ``from_seq`` replaces that key before it signed
+    anything (protocol §8.1): how a member that never published replaces its first key. The
+    org id stays the one derived from the first key.
+    """
     key = PublicKey.from_text(new_key)
-    if first <= member.keys[-1].from_seq:
-        raise ConfigError(f"the new key must start after seq {member.keys[-1].from_seq}")
+    latest = member.keys[-1].from_seq
+    if first < latest:
+        raise ConfigError(f"the new key must start at seq {latest} or later, not {first}")
+    if any(k.key == key.raw for k in member.keys):
+        raise ConfigError(f"{new_key} is already one of {member.name!r}'s keys")
     return replace(member, keys=(*member.keys, MemberKey(key.raw, first)))
 
 
@@ -152,16 +161,6 @@ def _threshold(text: str) -> int:
             f"{value} would let a change pass with no steward's signature; give 1 or more"
         )
     return value
-
-
-def cmd_key(args: argparse.Namespace) -> int:
-    data = DataDir(Path(args.data))
-    data.require()
-    key = keys.start_rotation(data)
-    print(f"new key {key.public_key} written to {data.root}/identity.next.key")
-    print("publishing pauses until a charter version lists it; ask the stewards for:")
-    print(f"  hashbank charter propose --rotate <your org id> {key.public_key} --out next.json")
-    return 0
 
 
 def add_parsers(commands: Commands) -> None:
@@ -205,5 +204,13 @@ def add_parsers(commands: Commands) -> None:
     a = action("show", "the node's charter and history, or a draft file's content")
     a.add_argument("file", nargs="?")
 
-    p = commands.add("key", cmd_key, "start a key rotation (writes identity.next.key)")
-    p.add_argument("key_command", choices=["rotate"])
+    p = commands.add(
+        "key",
+        cmd_key,
+        "start a key rotation (writes identity.next.key), or cancel a pending one",
+        client=True,
+    )
+    p.add_argument("key_command", choices=["rotate", "cancel"])
+    p.add_argument(
+        "--cancel", action="store_true", help="with rotate: the same as `hashbank key cancel`"
+    )

@@ -4,6 +4,10 @@ Hash files are read twice: once to check every line (so a typo on line 9,000,000
 import before anything is published) and once to publish. Hashes are signed into entries of up
 to 10,000 items; each chunk carries an idempotency key derived from its content, so an
 interrupted import is resumed by running it again, and running it twice publishes nothing new.
+
+An export (``hashbank export``) holds the charter history and the signed entries. Its charter
+versions are applied first, oldest first, so every entry is judged by the chain that judged
+it at the source (a rotated key, a takedown), and the restored bank is the source's.
 """
 
 from __future__ import annotations
@@ -59,7 +63,8 @@ def detect(path: Path, fmt: str) -> str:
                     doc = json.loads(line)
                 except json.JSONDecodeError:
                     raise InputError(f"{path}: line 1 is neither JSON nor a .csv file") from None
-                return "entries" if isinstance(doc, dict) and "entry" in doc else "jsonl"
+                exported = isinstance(doc, dict) and ("entry" in doc or "charter" in doc)
+                return "entries" if exported else "jsonl"
     raise InputError(f"{path} is empty")
 
 
@@ -211,26 +216,93 @@ def _at_line(message: str, lines: list[int], path: Path) -> str:
     return message
 
 
-def entry_chunks(path: Path, size: int = 200) -> Iterator[list[str]]:
-    """Exported signed entries (``{"entry": base64}`` lines) in chunks for ``/v1/entries``."""
-    chunk: list[str] = []
+@dataclass(frozen=True)
+class ExportLine:
+    """One line of an export: a signed entry, or a signed charter version (base64 each)."""
+
+    number: int
+    entry: str | None = None
+    charter: str | None = None
+    version: int = 0
+
+
+def export_lines(path: Path) -> Iterator[ExportLine]:
+    """Every line of an export, checked: ``{"entry": …}`` or ``{"charter": …, "version": n}``."""
     with path.open() as stream:
         for number, line in enumerate(stream, 1):
             if not line.strip():
                 continue
             try:
-                entry = json.loads(line)["entry"]
+                doc = json.loads(line)
+                if "charter" in doc:
+                    text, version = doc["charter"], doc.get("version", 0)
+                    if not isinstance(version, int):
+                        raise TypeError(version)
+                    base64.b64decode(text, validate=True)
+                    yield ExportLine(number, charter=text, version=version)
+                    continue
+                entry = doc["entry"]
                 base64.b64decode(entry, validate=True)
             except (ValueError, KeyError, TypeError):
                 raise InputError(
-                    f'{path}:{number}: not an exported entry ({{"entry": …}})'
+                    f'{path}:{number}: not an exported entry ({{"entry": …}}) or charter '
+                    '({"charter": …, "version": …})'
                 ) from None
-            chunk.append(entry)
-            if len(chunk) == size:
-                yield chunk
-                chunk = []
+            yield ExportLine(number, entry=entry)
+
+
+def entry_chunks(path: Path, size: int = 200) -> Iterator[list[str]]:
+    """Exported signed entries (``{"entry": base64}`` lines) in chunks for ``/v1/entries``."""
+    chunk: list[str] = []
+    for line in export_lines(path):
+        if line.entry is None:
+            continue
+        chunk.append(line.entry)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
     if chunk:
         yield chunk
+
+
+def apply_charters(client: Client, path: Path, out: TextIO = sys.stderr) -> list[int]:
+    """Apply the export's charter versions, oldest first; returns the versions adopted.
+
+    Version 1 is a network's trust root, adopted only on its operator's word. Importing an
+    export is that word, but only for a node without a charter: one that follows a charter
+    already must hold the same version 1, and takes the export's later versions as any.
+    """
+    versions = sorted(
+        (line for line in export_lines(path) if line.charter is not None),
+        key=lambda line: line.version,
+    )
+    if not versions:
+        return []
+    had_charter = client.get("/v1/charter").get("raw") is not None
+    adopted: list[int] = []
+    for line in versions:
+        try:
+            answer = client.post("/v1/charter", {"charter": line.charter})
+        except ClientError as exc:
+            hint = (
+                "; this node follows another charter: restore an export into a fresh node"
+                if had_charter
+                else ""
+            )
+            raise InputError(
+                f"{path}:{line.number}: charter version {line.version} was refused: "
+                f"{exc.message}{hint}"
+            ) from None
+        adopted += answer["adopted"]
+    if 1 in adopted and not had_charter:
+        out.write(
+            f"adopted charter version 1 from {path}: this node had no charter, and importing "
+            "an export is its operator's decision; check the network and members with "
+            "`hashbank charter show`\n"
+        )
+    if adopted:
+        out.write(f"charter versions adopted: {', '.join(map(str, adopted))}\n")
+    return adopted
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -247,7 +319,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
         print(json.dumps(totals.as_json()))
         return 0
+    adopted = apply_charters(client, path)
     result: dict[str, Any] = {"stored": 0, "duplicates": 0, "held": 0, "rejected": {}}
+    result["charter_versions_adopted"] = adopted
     try:
         for chunk in entry_chunks(path):
             answer = client.post("/v1/entries", {"entries": chunk})

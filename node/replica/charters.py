@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from node.clock import Clock
 from node.matching.matcher import Matcher
 from node.replica.conform import Rederived, affected, rederive
-from node.replica.events import CharterAdopted, Events
+from node.replica.events import CharterAdopted, Events, ItemsChanged
 from node.replica.feeds import Feeds
 from node.replica.keys import KeyRing
 from node.store import Store, Transaction
@@ -73,6 +73,11 @@ class CharterKeeper:
         raws = await self.store.charters()
         if raws:
             self.chain = CharterChain.load([decode_charter(r) for r in raws])
+            # A version listing our pending key may have been adopted without the key being
+            # promoted (a stop in between, or a cancellation put back): promote it now.
+            member = self.chain.last_listing(self.org)
+            if self.keys.adopt_if_listed(member.current_key if member else None):
+                log.info("key rotated node_id=%s", self.keys.current.public_key)
 
     @property
     def charter_policy(self) -> CharterPolicy | None:
@@ -163,6 +168,8 @@ class CharterKeeper:
             return False
         for result in done:
             await self.matcher.apply_soon(result.pdq_ids, result.pdq_values, result.removed)
+        if moved := sum(result.moved for result in done):
+            self.events.emit(ItemsChanged(moved))
         return True
 
     def _adopted(self, chain: CharterChain, done: list[Rederived]) -> None:

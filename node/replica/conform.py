@@ -3,7 +3,8 @@
 Entries the charter no longer allows (signed by a retired key, after a removal, outside a
 role) are purged with everything after them in that feed; entries a takedown covers stay in
 the chain but count for nothing. The author's share of the bank is then re-derived, inside the
-transaction that adopts the version.
+transaction that adopts the version, and every item that left or re-entered the active set is
+recorded in the change feed, so subscribers following it drop (or take back) exactly those.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from node.store import Transaction
+from node.store import ActiveItem, ChangeReason, Transaction
 from node.store import plan as planning
 from node.store.transaction import digest_without
 from protocol.charter import CharterBody
@@ -32,6 +33,7 @@ class Rederived:
     pdq_ids: list[int]
     pdq_values: list[bytes]
     removed: list[int]
+    moved: int = 0  # items that left or re-entered the active set (in the change feed)
 
 
 async def rederive(
@@ -60,8 +62,46 @@ async def rederive(
     )
     plan = planning.plan_batch(entries, ctx, now_ms, cursors=[c for c, _ in kept], void=void)
     await txn.write_plan(plan, ctx, include_entries=False)
+    purged = {r.id for r in rows[len(kept) :]}
+    version = policy.chain.latest.number
+    moved = await record_changes(txn, author, removed, purged, version, now_ms)
     head = FeedHead.of(entries[-1]) if entries else None
-    return Rederived(author, head, plan.pdq_ids, plan.pdq_values, [r.item_id for r in removed])
+    return Rederived(
+        author, head, plan.pdq_ids, plan.pdq_values, [r.item_id for r in removed], moved
+    )
+
+
+async def record_changes(
+    txn: Transaction,
+    author: bytes,
+    before: list[ActiveItem],
+    purged: set[bytes],
+    version: int,
+    now_ms: int,
+) -> int:
+    """Record what re-derivation moved out of (or back into) ``author``'s active items, by
+    charter ``version``; returns how many items moved."""
+    after = await txn.active_items_of(author)
+    was = {(it.entry_id, it.idx) for it in before}
+    now = {(it.entry_id, it.idx) for it in after}
+    gone = [it for it in before if (it.entry_id, it.idx) not in now]
+    back = [it for it in after if (it.entry_id, it.idx) not in was]
+    reasons: dict[ChangeReason, list[ActiveItem]] = {}
+    for it in gone:
+        reasons.setdefault(_why_gone(it, purged, now_ms), []).append(it)
+    for reason, items in reasons.items():
+        charter = version if reason is not ChangeReason.EXPIRY else None
+        await txn.record_withdrawn(items, reason, now_ms, charter)
+    await txn.record_restored(back, ChangeReason.TAKEDOWN, now_ms, version)
+    return len(gone) + len(back)
+
+
+def _why_gone(item: ActiveItem, purged: set[bytes], now_ms: int) -> ChangeReason:
+    if item.entry_id in purged:
+        return ChangeReason.PURGE
+    if item.expires_ms is not None and item.expires_ms <= now_ms:
+        return ChangeReason.EXPIRY  # expired since the last sweep; re-deriving noticed first
+    return ChangeReason.TAKEDOWN
 
 
 def affected(before: CharterBody, after: CharterBody) -> set[bytes]:

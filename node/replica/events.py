@@ -41,7 +41,15 @@ class CharterAdopted:
     source: str | None
 
 
-Event = EntriesStored | ForkRecorded | CharterAdopted
+@dataclass(frozen=True, slots=True)
+class ItemsChanged:
+    """``items`` left (or re-entered) the active set without a new entry (a takedown, purge,
+    erasure or expiry); the change feed records them."""
+
+    items: int
+
+
+Event = EntriesStored | ForkRecorded | CharterAdopted | ItemsChanged
 Listener = Callable[[Event], None]
 
 

@@ -22,7 +22,7 @@ from node.matching.matcher import Matcher
 from node.replica.cases import Cases, CaseSeal, PinGuard
 from node.replica.charters import CharterKeeper, CharterReport
 from node.replica.decoder import Decoder
-from node.replica.events import Events, Listener
+from node.replica.events import Events, ItemsChanged, Listener
 from node.replica.feeds import Feeds
 from node.replica.ingest import Ingester, IngestReport
 from node.replica.keys import KeyRing
@@ -209,7 +209,7 @@ class Node:
         return await self.store.forks()
 
     async def expire(self) -> int:
-        """Deactivate expired items; returns how many."""
+        """Deactivate expired items (the change feed records them); returns how many."""
 
         async def work(txn: Transaction) -> list[int]:
             return [it.item_id for it in await txn.expire(self.clock.now_ms())]
@@ -217,6 +217,7 @@ class Node:
         gone = await self.store.transaction(work)
         if gone:
             await self.matcher.apply_soon([], [], gone)
+            self.events.emit(ItemsChanged(len(gone)))
         return len(gone)
 
     async def status(self) -> ReplicaStatus:

@@ -17,14 +17,20 @@ from node.store.rows import (
     ActiveItem,
     AuditRow,
     CaseRow,
+    ChangedItem,
+    ChangeKinds,
+    ChangeReason,
     CharterForkRecord,
     FeedbackOnAdd,
     ForkRecord,
+    ItemChange,
+    ItemChangeKind,
     ItemRow,
     SessionRow,
     StoredEntry,
     UserRow,
 )
+from protocol import wire
 from protocol.body import Kind
 from protocol.feed import FeedHead
 from protocol.signals import SignalType
@@ -36,6 +42,14 @@ CHUNK = 900
 MAX_STORED_SEQ = 2**63 - 1
 ALL_KINDS = tuple(Kind)
 ADD = int(Kind.ADD)
+ALL_CHANGES = ChangeKinds()
+# A recorded item change holds at most a thousand items of about a hundred bytes each.
+MAX_ITEM_CHANGE_BYTES = 16 * 1024 * 1024
+ITEM_CHANGE_COLUMNS = "cursor, kind, reason, charter_version, recorded_ms, items"
+ACTIVE_ITEM_QUERY = (
+    "SELECT i.item_id, i.signal_type, i.value, e.author, e.id, i.idx, i.expires_ms FROM items i "
+    "JOIN entries e ON e.cursor = i.entry_cursor"
+)
 
 CASE_COLUMNS = (
     "case_id, reference, origin, created_ms, pin_hash, pin_salt, failed_attempts, locked_until_ms"
@@ -72,6 +86,19 @@ def user_row(row: Sequence[Any]) -> UserRow:
     user_id, name, role, password, must_change, disabled, created, failed, locked = row
     return UserRow(
         user_id, name, role, password, bool(must_change), bool(disabled), created, failed, locked
+    )
+
+
+def item_change_row(row: Sequence[Any]) -> ItemChange:
+    cursor, kind, reason, version, recorded, packed = row
+    items = wire.decode(packed, max_size=MAX_ITEM_CHANGE_BYTES, what="recorded item change")
+    return ItemChange(
+        int(cursor),
+        ItemChangeKind(kind),
+        ChangeReason(reason),
+        None if version is None else int(version),
+        int(recorded),
+        tuple(ChangedItem(e, int(i), a, str(t), v) for e, i, a, t, v in items),
     )
 
 
@@ -166,6 +193,39 @@ class Reader:
             params,
         )
 
+    async def item_changes(
+        self,
+        after: int,
+        limit: int,
+        kinds: Iterable[ItemChangeKind] = tuple(ItemChangeKind),
+        upto: int | None = None,
+    ) -> list[ItemChange]:
+        """Recorded withdrawals and restorations after cursor ``after`` (at most ``upto``)."""
+        names = [str(k) for k in kinds]
+        bound = "" if upto is None else " AND cursor <= ?"
+        params = (after, *([] if upto is None else [upto]), *names, limit)
+        rows = await self._all(
+            f"SELECT {ITEM_CHANGE_COLUMNS} FROM item_changes WHERE cursor > ?{bound} "
+            f"AND kind IN ({_marks(len(names))}) ORDER BY cursor LIMIT ?",
+            params,
+        )
+        return [item_change_row(r) for r in rows]
+
+    async def change_feed(
+        self, after: int, limit: int, kinds: ChangeKinds = ALL_CHANGES, upto: int | None = None
+    ) -> list[StoredEntry | ItemChange]:
+        """The change feed after ``after``: entries and item changes, interleaved by cursor."""
+        found: list[StoredEntry | ItemChange] = []
+        if kinds.entries:
+            found += await self.changes(after, limit, kinds.entries, upto)
+        if kinds.items:
+            found += await self.item_changes(after, limit, kinds.items, upto)
+        found.sort(key=lambda change: change.cursor)
+        return found[:limit]
+
+    async def last_item_change_cursor(self) -> int:
+        return int(await self._scalar("SELECT COALESCE(MAX(cursor), 0) FROM item_changes"))
+
     async def idempotent_entry(self, key: str) -> StoredEntry | None:
         """The entry published under an idempotency key, if any."""
         found = await self._entries("id = (SELECT entry_id FROM idempotency WHERE key = ?)", (key,))
@@ -208,17 +268,14 @@ class Reader:
 
     async def active_items_of(self, author: bytes) -> list[ActiveItem]:
         rows = await self._all(
-            "SELECT i.item_id, i.signal_type, i.value, e.author, e.id, i.idx FROM items i "
-            "JOIN entries e ON e.cursor = i.entry_cursor WHERE e.author = ? AND i.active = 1",
-            (author,),
+            ACTIVE_ITEM_QUERY + " WHERE e.author = ? AND i.active = 1", (author,)
         )
         return [ActiveItem(*r) for r in rows]
 
     async def expired_items(self, now_ms: int) -> list[ActiveItem]:
         rows = await self._all(
-            "SELECT i.item_id, i.signal_type, i.value, e.author, e.id, i.idx FROM items i "
-            "JOIN entries e ON e.cursor = i.entry_cursor "
-            "WHERE i.active = 1 AND i.expires_ms IS NOT NULL AND i.expires_ms <= ?",
+            ACTIVE_ITEM_QUERY
+            + " WHERE i.active = 1 AND i.expires_ms IS NOT NULL AND i.expires_ms <= ?",
             (now_ms,),
         )
         return [ActiveItem(*r) for r in rows]

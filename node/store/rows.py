@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -50,6 +51,54 @@ class ActiveItem:
     author: bytes
     entry_id: bytes
     idx: int
+    expires_ms: int | None = None
+
+
+class ItemChangeKind(enum.StrEnum):
+    """How a change without an entry of the author moved items: out of the bank, or back."""
+
+    WITHDRAWN = "withdrawn"
+    RESTORED = "restored"
+
+
+class ChangeReason(enum.StrEnum):
+    """Why items left (or re-entered) the active set without an entry of their author."""
+
+    TAKEDOWN = "takedown"  # a charter version's takedown voids (or stops voiding) entries
+    PURGE = "purge"  # a charter version no longer authorises the entries: they are purged
+    ERASURE = "erasure"  # the entries' bodies were erased
+    EXPIRY = "expiry"  # the items' expiry time passed
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedItem:
+    """One item a withdrawal or restoration names (as a subscriber's index knows it)."""
+
+    entry_id: bytes
+    idx: int
+    author: bytes
+    signal_type: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ItemChange:
+    """A change to the active set that no new entry made, at its place in the change feed."""
+
+    cursor: int
+    kind: ItemChangeKind
+    reason: ChangeReason
+    charter_version: int | None  # the version that made it (takedown, purge); else None
+    recorded_ms: int
+    items: tuple[ChangedItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeKinds:
+    """Which elements of the change feed a reader wants: entries of these kinds, item changes."""
+
+    entries: tuple[Kind, ...] = tuple(Kind)
+    items: tuple[ItemChangeKind, ...] = tuple(ItemChangeKind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,11 @@
 version than this code knows was written by a newer hashbank and is refused, never guessed at.
 
 Only ``entries``, ``charters`` and the fork tables (signed evidence) are primary data of the
-bank. ``DERIVED_TABLES`` are derived from them and can be rebuilt by ``hashbank rebuild``; the
-rest (idempotency keys, cases, console users, sessions, the audit log) are this node's own
-local records, never published.
+bank. ``DERIVED_TABLES`` are derived from them and can be rebuilt by ``hashbank rebuild``;
+``item_changes`` is the change feed's record of what left the bank without an entry —
+subscribers' positions in the feed count on it, so it is kept like primary data; the rest
+(idempotency keys, cases, console users, sessions, the audit log) are this node's own local
+records, never published.
 """
 
 from __future__ import annotations
@@ -169,6 +171,18 @@ MIGRATIONS: tuple[str, ...] = (
         detail   TEXT    NOT NULL          -- a JSON object
     );
     CREATE INDEX audit_actor ON audit (actor, audit_id);
+    """,
+    # 6: changes to the active set that no entry of the author made (takedowns, purges,
+    # erasures, expiries), in the change feed. Cursors come from the entries' sequence.
+    """
+    CREATE TABLE item_changes (
+        cursor          INTEGER PRIMARY KEY,
+        kind            TEXT    NOT NULL,  -- withdrawn, restored
+        reason          TEXT    NOT NULL,  -- takedown, purge, erasure, expiry
+        charter_version INTEGER,
+        recorded_ms     INTEGER NOT NULL,
+        items           BLOB    NOT NULL   -- msgpack [[entry_id, idx, author, type, value]]
+    );
     """,
 )
 

@@ -74,12 +74,14 @@ class Store(Reader):
         return store
 
     async def _load_counters(self) -> None:
-        last = await self._scalar("SELECT seq FROM sqlite_sequence WHERE name = 'entries'")
+        # Entries and item changes take cursors from one sequence (the change feed's order).
+        last_entry = await self._scalar("SELECT seq FROM sqlite_sequence WHERE name = 'entries'")
+        last = max(int(last_entry or 0), await self.last_item_change_cursor())
         item = await self._scalar("SELECT COALESCE(MAX(item_id), 0) FROM items")
         count = await self._scalar("SELECT value FROM meta WHERE key = 'digest_count'")
         total = await self._scalar("SELECT value FROM meta WHERE key = 'digest_total'")
         self.counters = Counters(
-            int(last or 0) + 1,
+            last + 1,
             int(item) + 1,
             BankDigest(int(count or 0), int.from_bytes(total or b"", "big")),
         )
@@ -136,7 +138,7 @@ class Store(Reader):
 
     @property
     def last_cursor(self) -> int:
-        """The cursor of the last committed entry (0 for none)."""
+        """The cursor of the last committed change, entry or item change (0 for none)."""
         return self.counters.next_cursor - 1
 
     @property

@@ -15,11 +15,16 @@ import aiosqlite
 
 from node.store import plan as planning
 from node.store.reads import ENTRY_COLUMNS, MAX_STORED_SEQ, Reader
-from node.store.rows import ActiveItem, Counters, kind_name
+from node.store.rows import ActiveItem, ChangeReason, Counters, ItemChangeKind, kind_name
 from node.store.schema import DERIVED_TABLES
+from protocol import wire
 from protocol.bank import BankDigest, item_digest
 from protocol.body import Kind
 from protocol.entry import Entry
+
+# Items per recorded change: a takedown of a large feed becomes many events of this size, each
+# no larger than one add entry's items, so a page of the change feed stays bounded.
+ITEMS_PER_CHANGE = 1_000
 
 
 def digest_without(digest: BankDigest, items: Sequence[ActiveItem]) -> BankDigest:
@@ -117,7 +122,7 @@ class Transaction(Reader):
         await self._db.execute("INSERT INTO idempotency VALUES (?, ?, ?)", (key, entry_id, now_ms))
 
     async def expire(self, now_ms: int) -> list[ActiveItem]:
-        """Deactivate items whose expiry has passed; returns them."""
+        """Deactivate items whose expiry has passed, recording their withdrawal; returns them."""
         gone = await self.expired_items(now_ms)
         if gone:
             await self._deactivate([it.item_id for it in gone])
@@ -125,7 +130,55 @@ class Transaction(Reader):
             await self._write_digest(self.counters.digest)
             self.counters.active_counts.subtract(it.signal_type for it in gone)
             self.counters.active_counts += collections.Counter()
+            await self.record_withdrawn(gone, ChangeReason.EXPIRY, now_ms)
         return gone
+
+    async def record_withdrawn(
+        self,
+        items: Sequence[ActiveItem],
+        reason: ChangeReason,
+        now_ms: int,
+        charter_version: int | None = None,
+    ) -> list[int]:
+        """Put in the change feed that ``items`` left the active set without a new entry.
+
+        Only records: the caller has already deactivated the items (and adjusted the digest)
+        in this transaction. Returns the cursors taken (none for no items).
+        """
+        return await self._record(ItemChangeKind.WITHDRAWN, items, reason, now_ms, charter_version)
+
+    async def record_restored(
+        self,
+        items: Sequence[ActiveItem],
+        reason: ChangeReason,
+        now_ms: int,
+        charter_version: int | None = None,
+    ) -> list[int]:
+        """Put in the change feed that ``items`` became active again without a new entry."""
+        return await self._record(ItemChangeKind.RESTORED, items, reason, now_ms, charter_version)
+
+    async def _record(
+        self,
+        kind: ItemChangeKind,
+        items: Sequence[ActiveItem],
+        reason: ChangeReason,
+        now_ms: int,
+        charter_version: int | None,
+    ) -> list[int]:
+        ordered = sorted(items, key=lambda it: it.item_id)
+        rows, cursors = [], []
+        for start in range(0, len(ordered), ITEMS_PER_CHANGE):
+            part = ordered[start : start + ITEMS_PER_CHANGE]
+            # Cursors come from the entries' sequence, so the feed interleaves both in order.
+            cursor = self.counters.next_cursor
+            self.counters.next_cursor += 1
+            packed = wire.encode(
+                [[it.entry_id, it.idx, it.author, it.signal_type, it.value] for it in part]
+            )
+            rows.append((cursor, str(kind), str(reason), charter_version, now_ms, packed))
+            cursors.append(cursor)
+        await self._db.executemany("INSERT INTO item_changes VALUES (?,?,?,?,?,?)", rows)
+        return cursors
 
     async def clear_author(
         self, author: bytes, purge_from: int | None, void: AbstractSet[bytes], removed: BankDigest

@@ -10,11 +10,13 @@ See docs/platforms.md.
 
 from threatexchange.extensions.manifest import ThreatExchangeExtensionManifest
 
-from node.tx import pdq_index_fix
+from node.tx import index_store_fix, pdq_index_fix
 from node.tx.exchange import HashbankSignalExchangeAPI
 
 # Without this, PDQ matches vanish once threatexchange saves its index (see the module).
 pdq_index_fix.install()
+# Without this, the last withdrawn hash of a signal type keeps matching (see the module).
+index_store_fix.install()
 
 TX_MANIFEST = ThreatExchangeExtensionManifest(apis=(HashbankSignalExchangeAPI,))
 

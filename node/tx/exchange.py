@@ -4,8 +4,9 @@ Records are keyed by hash, ``(signal type, value)``, as ``SignalExchangeAPIWithS
 wants, and each record is the hash's whole current state, read from the node: every active
 item carrying it (several helplines may publish the same hash) and each giver's latest
 verdict. Whenever a change in the feed touches a hash (an add or feedback naming it, a
-revocation of an entry holding it), the record is replaced by the node's answer, or deleted
-when no active item remains. Replacement is all that threatexchange's stores do (the CLI
+revocation of an entry holding it, or a withdrawal or restoration the node recorded without
+an entry: a takedown, purge, erasure or expiry), the record is replaced by the node's answer,
+or deleted when no active item remains. Replacement is all that threatexchange's stores do (the CLI
 merges by key, HMA overwrites rows), so the result is right in both, and refetching any
 stretch of the feed again is harmless.
 """
@@ -174,6 +175,11 @@ class HashbankSignalExchangeAPI(
 
     def _touched(self, change: Mapping[str, t.Any]) -> list[Key]:
         """The hashes whose state one change may have changed, in the change's order."""
+        if change["kind"] in ("withdrawn", "restored"):  # no entry; the change names its items
+            return [_key(i["signal_type"], i["value"]) for i in change["items"]]
+        return self._touched_by_entry(change)
+
+    def _touched_by_entry(self, change: Mapping[str, t.Any]) -> list[Key]:
         body = change.get("body")
         if body is None:  # an erased body changes nothing it could name
             return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,7 +15,11 @@ import aiohttp
 import pytest
 
 from node.api.stream import SETTINGS_KEY
-from tests.nodes import RunningNode, make_data, wait_until
+from protocol.charter import CharterBody, Member, MemberKey, Takedown, draft
+from tests.builders import Author, pdq_item
+from tests.nodes import RunningNode, ShiftedClock, make_data, wait_until
+
+HOUR_MS = 3_600_000
 
 
 @dataclass
@@ -166,6 +171,87 @@ async def test_after_parameter_and_kinds_filter(hb: RunningNode) -> None:
     assert (await later.next_event()).id == 3
     revokes.response.close()
     later.response.close()
+
+
+async def test_takedowns_and_expiries_arrive_as_withdrawn_events(tmp_path: Path) -> None:
+    clock = ShiftedClock()
+    hb = await RunningNode.start(make_data(tmp_path / "node"), clock)
+    try:
+        await _withdrawn_events(hb, clock)
+    finally:
+        await hb.stop()
+
+
+async def _withdrawn_events(hb: RunningNode, clock: ShiftedClock) -> None:
+    # A charter: this node is the steward, another helpline publishes.
+    helpline = Author(7)
+    versions = [_charter(hb, helpline, ()), _charter(hb, helpline, (Takedown(helpline.org, 1),))]
+    await hb.post("/v1/charter", {"charter": versions[0]})
+    everything = await open_stream(hb)
+    entries_only = await open_stream(hb, "?kinds=add,revoke,feedback")
+    expires = clock.now_ms() + HOUR_MS
+    item = {"signal_type": "md5", "value": "ab" * 16, "expires_ms": expires}
+    ours = (await hb.post("/v1/hashes", {"items": [item]})).body["entry_id"]
+    theirs = helpline.add(pdq_item(5))
+    await hb.post("/v1/entries", {"entries": [base64.b64encode(theirs.raw).decode()]})
+    assert [e.kind for e in await everything.events(2)] == ["add", "add"]
+
+    # The stewards take the helpline's feed down: no entry of its author says so.
+    await hb.post("/v1/charter", {"charter": versions[1]})
+    takedown = await everything.next_event()
+    assert takedown.kind == "withdrawn"
+    assert takedown.id == int(takedown.data["cursor"]) == 3
+    assert (takedown.data["reason"], takedown.data["charter_version"]) == ("takedown", 2)
+    assert takedown.data["items"] == [
+        {
+            "entry_id": theirs.id.hex(),
+            "index": 0,
+            "author": helpline.org.hex(),
+            "signal_type": "pdq",
+            "value": pdq_item(5).value.hex(),
+        }
+    ]
+
+    # Our own hash expires; the sweep withdraws it.
+    clock.ahead_ms = 2 * HOUR_MS
+    assert await hb.node.expire() == 1
+    expiry = await everything.next_event()
+    assert (expiry.kind, expiry.id, expiry.data["reason"]) == ("withdrawn", 4, "expiry")
+    assert expiry.data["charter_version"] is None
+    assert [(i["entry_id"], i["signal_type"]) for i in expiry.data["items"]] == [(ours, "md5")]
+
+    # A client that asks for entry kinds only sees exactly the entries, as before.
+    await submit(hb, 9)
+    assert [(e.kind, e.id) for e in await entries_only.events(3)] == [
+        ("add", 1),
+        ("add", 2),
+        ("add", 5),
+    ]
+    # The polled feed is the same sequence.
+    page = (await hb.get("/v1/changes")).body
+    assert [c["kind"] for c in page["changes"]] == ["add", "add", "withdrawn", "withdrawn", "add"]
+    assert page["changes"][2] == takedown.data
+    only = (await hb.get("/v1/changes?kinds=withdrawn&after=3")).body
+    assert (only["changes"], only["cursor"]) == ([expiry.data], "4")
+    everything.response.close()
+    entries_only.response.close()
+
+
+def _charter(hb: RunningNode, helpline: Author, takedowns: tuple[Takedown, ...]) -> str:
+    """Version 1 (no takedowns) or 2 of a charter this node signs as its one steward."""
+    members = [
+        Member(
+            hb.node.org, "Us", ("publisher", "steward"), (MemberKey(hb.node.key.public_key.raw, 1),)
+        ),
+        Member(helpline.org, "Them", ("publisher",), (MemberKey(helpline.key.public_key.raw, 1),)),
+    ]
+    members.sort(key=lambda m: m.org_id)
+    first = draft(CharterBody("stream-net", 1, 1_000, 1, tuple(members))).signed_by(hb.node.key)
+    charter = first
+    if takedowns:
+        body = CharterBody("stream-net", 2, 2_000, 1, tuple(members), takedowns, first.id)
+        charter = draft(body).signed_by(hb.node.key)
+    return base64.b64encode(charter.encode()).decode()
 
 
 async def test_idle_streams_get_heartbeats(hb: RunningNode) -> None:

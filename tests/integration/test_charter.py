@@ -194,3 +194,81 @@ def _signed_by(node: NodeProcess, *, seq: int, value: int) -> bytes:
         body=AddBody((pdq_item(value),)),
     )
     return entry.raw
+
+
+async def test_a_member_that_never_published_replaces_its_first_key_or_cancels(
+    tmp_path: Path,
+) -> None:
+    a, d = await start_nodes(tmp_path, 2)
+    try:
+        await _first_key_rotation(tmp_path, a, d)
+    finally:
+        a.terminate()
+        if d.proc.poll() is None:
+            d.terminate()
+
+
+async def _first_key_rotation(tmp_path: Path, a: NodeProcess, d: NodeProcess) -> None:
+    members = members_file(
+        tmp_path / "m.toml", {"A": (a, "publisher,steward"), "D": (d, "publisher")}
+    )
+    members.write_text(members.read_text().replace("threshold = 2", "threshold = 1"))
+    draft = tmp_path / "v1.json"
+    hashbank("charter", "init", "--members", str(members), "--out", str(draft))
+    hashbank("charter", "sign", "--data", str(a.data.root), str(draft))
+    for node in (a, d):
+        hashbank("charter", "apply", "--data", str(node.data.root), "--url", node.url, str(draft))
+    connect([a, d], [(0, 1)])
+    org, first_key = d.org, d.node_id
+    key_d = ["--data", str(d.data.root), "--url", d.url]
+
+    # D rotates before its first entry: the new key replaces the first one from seq 1.
+    second = hashbank("key", "rotate", *key_d).stdout.split()[2]
+    assert (await submit(d, PDQ_C))[0] == 409
+    stewards_decide(tmp_path / "v2.json", a, (a,), a, "--rotate", "D", second)
+    summary = json.loads((tmp_path / "v2.json").read_text())["summary"]
+    [listed] = [m for m in summary["members"] if m["org_id"] == org]
+    assert listed["keys"] == [{"key": first_key, "from_seq": 1}, {"key": second, "from_seq": 1}]
+
+    async def uses(key: str) -> bool:
+        return bool((await d.status())["node_id"] == key)
+
+    await wait_until(lambda: uses(second), what="D to take its replacement key")
+    assert (await d.status())["org_id"] == org  # derived from the first key, unchanged
+    status, body = await submit(d, PDQ_C)
+    assert status == 201, body
+    await wait_until(lambda: _all_match([a, d], PDQ_C), what="D's first entry at A")
+    assert len({(await n.status())["bank_digest"] for n in (a, d)}) == 1
+
+    # A pending rotation no charter lists yet can be cancelled; publishing resumes.
+    third = hashbank("key", "rotate", *key_d).stdout.split()[2]
+    assert (await submit(d, "d1" * 32))[0] == 409
+    cancelled = hashbank("key", "cancel", *key_d)
+    assert f"key rotation cancelled: {third}" in cancelled.stdout
+    assert not (d.data.root / "identity.next.key").exists()
+    assert (d.data.root / "identity.cancelled-1.key").exists()  # kept, in case
+    assert (await submit(d, "d1" * 32))[0] == 201
+    nothing = run_cli("key", "cancel", *key_d)
+    assert nothing.returncode == 2
+    assert "no key rotation is pending" in nothing.stderr
+
+    # Once a version lists the pending key, it cannot be cancelled. The window: the node
+    # stopped after adopting the version but before taking the key (undone by hand here).
+    fourth = hashbank("key", "rotate", "--data", str(d.data.root))
+    fourth_key = fourth.stdout.split()[2]
+    stewards_decide(tmp_path / "v3.json", a, (a,), a, "--rotate", "D", fourth_key)
+    await wait_until(lambda: uses(fourth_key), what="D to take its next key")
+    d.terminate()
+    root = d.data.root
+    (root / "identity.key").replace(root / "identity.next.key")
+    (root / "identity.retired-2.key").replace(root / "identity.key")
+    refused = run_cli("key", "cancel", "--data", str(root))  # the node is stopped: its store
+    assert refused.returncode == 2
+    assert "charter version 3 already lists the pending key" in refused.stderr
+    assert (root / "identity.next.key").exists()
+    restarted = await NodeProcess.start(d.data)
+    try:
+        assert restarted.node_id == fourth_key  # taken at start-up
+        assert (await restarted.status())["node_id"] == fourth_key
+    finally:
+        restarted.terminate()

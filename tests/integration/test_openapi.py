@@ -209,12 +209,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningNode
 async def seed(hb: RunningNode) -> Seeded:
     """A charter, entries of every kind, another organisation's feedback and a fork."""
     key = load_key(hb.data)
-    platform, forker = Author(101), Author(102)
+    platform, forker, gone = Author(101), Author(102), Author(104)
     rows = sorted(  # members are listed by org id
         [
             (hb.node.org, "OpenAPI helpline", ("publisher", "steward"), key.public_key.raw),
             (platform.org, "A platform", ("subscriber",), platform.key.public_key.raw),
             (forker.org, "A forking publisher", ("publisher",), forker.key.public_key.raw),
+            (gone.org, "A taken-down publisher", ("publisher",), gone.key.public_key.raw),
         ]
     )
     body = CharterBody(
@@ -225,8 +226,16 @@ async def seed(hb: RunningNode) -> Seeded:
         members=tuple(Member(OrgId(o), n, r, (MemberKey(k, 1),)) for o, n, r, k in rows),
         takedowns=(Takedown(forker.org, 50, 60),),
     )
-    charter = base64.b64encode(draft(body).signed_by(key).encode()).decode()
+    first = draft(body).signed_by(key)
+    charter = base64.b64encode(first.encode()).decode()
     await expect(hb, "POST", "/v1/charter", {"charter": charter}, 200)
+    # Version 2 takes a publisher's add down: a `withdrawn` change in the feed.
+    taken = base64.b64encode(gone.add(pdq_item(9), pdq_item(10)).raw).decode()
+    await expect(hb, "POST", "/v1/entries", {"entries": [taken]}, 200)
+    takedowns = (Takedown(forker.org, 50, 60), Takedown(gone.org, 1, None))
+    second = replace(body, number=2, takedowns=takedowns, prev=first.id)
+    v2 = base64.b64encode(draft(second).signed_by(key).encode()).decode()
+    await expect(hb, "POST", "/v1/charter", {"charter": v2}, 200)
 
     add = await expect(
         hb,
@@ -397,6 +406,8 @@ def probes(s: Seeded) -> list[Probe]:
         Probe("GET", "/v1/changes", 200),
         Probe("GET", "/v1/changes", 200, query={"limit": 2}),
         Probe("GET", "/v1/changes", 200, query={"after": 3, "kinds": ["revoke", "feedback"]}),
+        Probe("GET", "/v1/changes", 200, query={"kinds": ["withdrawn", "restored"]}),
+        Probe("GET", "/v1/changes", 200, query={"kinds": ["add", "withdrawn"], "limit": 3}),
         Probe("GET", "/v1/changes", 413, query={"limit": 1001}),
         Probe("GET", "/v1/changes", 400, query={"kinds": "add,nope"}),
         Probe("GET", "/v1/changes", 400, query={"after": "-1"}),
@@ -404,6 +415,7 @@ def probes(s: Seeded) -> list[Probe]:
         Probe("GET", "/v1/changes/stream", 200),
         Probe("GET", "/v1/changes/stream", 200, headers={"Last-Event-ID": "2"}),
         Probe("GET", "/v1/changes/stream", 200, query={"kinds": ["feedback"]}),
+        Probe("GET", "/v1/changes/stream", 200, query={"kinds": ["withdrawn"]}),
         Probe("GET", "/v1/changes/stream", 400, headers={"Last-Event-ID": "x"}),
         Probe("GET", "/v1/hashes", 200),
         Probe("GET", "/v1/hashes", 200, query={"limit": 1, "signal_type": "pdq"}),
@@ -421,6 +433,10 @@ def probes(s: Seeded) -> list[Probe]:
         Probe("GET", "/v1/feedback/entries", 400, query={"case": ""}),
         Probe("GET", "/v1/forks", 200),
         Probe("GET", "/v1/charter", 200),
+        Probe("GET", "/v1/charter/versions", 200),
+        Probe("GET", "/v1/charter/versions", 200, query={"after": 1}),
+        Probe("GET", "/v1/charter/versions", 200, query={"after": 99}),
+        Probe("GET", "/v1/charter/versions", 400, query={"after": "-1"}),
         Probe("POST", "/v1/match", 200, body={"queries": signals, "threshold": 10}),
         Probe("POST", "/v1/match", 400, body={"queries": signals, "threshold": 64}),
         Probe("POST", "/v1/match", 400, body={"queries": signals, "threshold": None}),

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,24 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from node.config import PeerConfig, load_config, write_config
 from node.hashing.pdq import hash_file
 from node.tx.records import HashbankCheckpoint
 from protocol.body import HashItem
 from protocol.entry import Entry
 from tests.builders import Author, pdq_value
+from tests.integration.test_change_stream import StreamClient
 from tests.integration.test_charter import hashbank, members_file, stewards_decide
-from tests.nodes import ROOT, NodeProcess, connect, make_data, run_cli, wait_until
+from tests.nodes import (
+    ROOT,
+    NodeProcess,
+    RunningNode,
+    ShiftedClock,
+    connect,
+    make_data,
+    run_cli,
+    wait_until,
+)
 
 PHOTO = ROOT / "tests" / "data" / "pdq" / "original.jpg"
 COLLAB = "hashbank-network"
@@ -43,7 +54,7 @@ class Platform:
     """The threatexchange CLI with its state in a test directory, talking to node B."""
 
     state: Path
-    node: NodeProcess
+    node: NodeProcess | RunningNode
 
     def env(self) -> dict[str, str]:
         return {
@@ -483,3 +494,156 @@ def test_node_imports_without_threatexchange() -> None:
         check=False,
     )
     assert "threatexchange" in broken.stderr
+
+
+HOUR_MS = 3_600_000
+Key = tuple[str, str]
+
+
+async def ahashbank(*args: str) -> str:
+    """``hashbank`` in a child process without blocking the loop an in-process node runs on."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "node.cli",
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, f"{args}: {err.decode()}"
+    return out.decode()
+
+
+def active_set(changes: list[dict[str, Any]]) -> set[Key]:
+    """What a platform following only ``/v1/changes`` holds, as docs/platforms.md §5 says."""
+    held: dict[tuple[str, int], Key] = {}
+    for change in changes:
+        if change.get("void"):
+            continue
+        if change["kind"] in ("add", "restored"):
+            items = change["body"]["items"] if change["kind"] == "add" else change["items"]
+            for item in items:
+                key = (change.get("entry_id") or item["entry_id"], item["index"])
+                held[key] = (item["signal_type"], item["value"])
+        elif change["kind"] == "revoke":
+            for target in change["body"]["targets"]:
+                for key in [k for k in held if k[0] == target["entry_id"]]:
+                    if target["items"] is None or key[1] in target["items"]:
+                        del held[key]
+        elif change["kind"] == "withdrawn":
+            for item in change["items"]:
+                held.pop((item["entry_id"], item["index"]), None)
+    return set(held.values())
+
+
+async def test_takedowns_and_expiries_reach_threatexchange_in_one_fetch(tmp_path: Path) -> None:
+    helpline = await NodeProcess.start(make_data(tmp_path / "a", name="Helpline A"))
+    clock = ShiftedClock()  # the platform's node: its clock moves on to pass an expiry
+    node_b = await RunningNode.start(
+        make_data(tmp_path / "b", name="Platform B", role="subscriber"), clock
+    )
+    try:
+        await _takedown_and_expiry(tmp_path, helpline, node_b, clock)
+    finally:
+        helpline.terminate()
+        await node_b.stop()
+
+
+async def _takedown_and_expiry(
+    tmp_path: Path, helpline: NodeProcess, node_b: RunningNode, clock: ShiftedClock
+) -> None:
+    members = {
+        "Alpha Helpline": (helpline, "publisher,steward"),
+        "Beta Platform": (node_b, "subscriber"),
+    }
+    text = members_file(tmp_path / "m.toml", members).read_text()  # type: ignore[arg-type]
+    (tmp_path / "m.toml").write_text(text.replace("threshold = 2", "threshold = 1"))
+    draft = tmp_path / "v1.json"
+    await ahashbank("charter", "init", "--members", str(tmp_path / "m.toml"), "--out", str(draft))
+    await ahashbank("charter", "sign", "--data", str(helpline.data.root), str(draft))
+    for node in (helpline, node_b):
+        await ahashbank(
+            "charter", "apply", "--data", str(node.data.root), "--url", node.url, str(draft)
+        )
+    for data, peer in ((helpline.data, node_b), (node_b.data, helpline)):
+        config = load_config(data)
+        write_config(data, replace(config, peers=(PeerConfig(peer.url, peer.node_id),)))
+
+    ours = hash_file(PHOTO)
+    assert ours.pdq is not None
+    # seq 1 stays: the photo's PDQ and an unrelated digest. seq 2 (the only SHA-256 in the
+    # bank, so its type's index empties) is taken down; the digest in seq 3 expires.
+    taken_down, expiring = "5d" * 32, "e7" * 16
+    stays = [
+        {"signal_type": "pdq", "value": ours.pdq.hex(), "labels": ["ncii"]},
+        {"signal_type": "md5", "value": "00" * 16},
+    ]
+    expires_ms = clock.now_ms() + HOUR_MS
+    for items in (
+        stays,
+        [{"signal_type": "sha256", "value": taken_down, "labels": ["ncii"]}],
+        [{"signal_type": "md5", "value": expiring, "labels": ["ncii"], "expires_ms": expires_ms}],
+    ):
+        assert (await helpline.call("POST", "/v1/hashes", {"items": items})).status == 201
+    await wait_until(lambda: _entries_at(node_b, 3), what="the adds at the platform's node")
+
+    platform = Platform(tmp_path / "tx" / ".threatexchange", node_b)
+    platform.setup(node_b.url)
+    await platform.atx("fetch")
+    sha256 = ("match", "-H", "-S", "video_sha256", "video", "--", taken_down)
+    md5 = ("match", "-H", "-S", "video_md5", "video", "--", expiring)
+    assert platform.tx(*sha256).stdout.startswith(f"video_sha256 - ({COLLAB}) POSITIVE_CLASS")
+    assert platform.tx(*md5).stdout.startswith(f"video_md5 - ({COLLAB}) POSITIVE_CLASS")
+
+    stream = StreamClient(
+        await node_b.session.get(
+            f"{node_b.url}/v1/changes/stream?after=3",
+            headers={"Authorization": f"Bearer {node_b.token}"},
+        )
+    )
+    # The stewards take down the helpline's seq 2; the version reaches B by gossip.
+    await ahashbank(
+        "charter", "propose", "--data", str(helpline.data.root), "--url", helpline.url,
+        "--takedown", "Alpha Helpline", "2", "2", "--out", str(tmp_path / "v2.json"),
+    )  # fmt: skip
+    await ahashbank("charter", "sign", "--data", str(helpline.data.root), str(tmp_path / "v2.json"))
+    await ahashbank(
+        "charter", "apply", "--data", str(helpline.data.root), "--url", helpline.url,
+        str(tmp_path / "v2.json"),
+    )  # fmt: skip
+    takedown = await stream.next_event(timeout=60)
+    assert (takedown.kind, takedown.data["reason"], takedown.data["charter_version"]) == (
+        "withdrawn",
+        "takedown",
+        2,
+    )
+    assert [i["value"] for i in takedown.data["items"]] == [taken_down]
+    # The expiry passes at B; its sweep withdraws the digest.
+    clock.ahead_ms = 2 * HOUR_MS
+    assert await node_b.node.expire() == 1
+    expiry = await stream.next_event()
+    assert (expiry.kind, expiry.data["reason"]) == ("withdrawn", "expiry")
+    assert [i["value"] for i in expiry.data["items"]] == [expiring]
+    stream.response.close()
+
+    # A platform that follows /v1/changes drops both.
+    changes = (await node_b.get("/v1/changes?limit=1000")).body["changes"]
+    assert active_set(changes) == {("pdq", ours.pdq.hex()), ("md5", "00" * 16)}
+    assert [c["void"] for c in changes if c["kind"] == "add"] == [False, True, False]
+
+    # So does threatexchange, in one fetch without --clear; the rest still matches.
+    await platform.atx("fetch")
+    assert platform.tx(*sha256).stdout == ""
+    assert platform.tx(*md5).stdout == ""
+    [photo] = platform.match_photo()
+    assert f"({COLLAB}) POSITIVE_CLASS ncii by Alpha Helpline" in photo
+    background = platform.tx("match", "-H", "-S", "video_md5", "video", "--", "00" * 16)
+    assert background.stdout.startswith(f"video_md5 - ({COLLAB})")
+    assert not (platform.state / "index" / "video_sha256.index").exists()
+    assert platform.checkpoint().cursor == expiry.id
+
+
+async def _entries_at(node: RunningNode, count: int) -> bool:
+    return bool((await node.get("/v1/status")).body["entries"] == count)

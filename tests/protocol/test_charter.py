@@ -164,6 +164,34 @@ def test_roles_membership_time_and_rotation_are_enforced() -> None:
         policy.authorize(entry(4, 9, later, signer=rotated).header)  # new key too early
 
 
+def test_a_first_key_replaced_before_it_signed_keeps_the_org_id() -> None:
+    first, replacement = key(4), key(101)
+    keys = (MemberKey(first.public_key.raw, 1), MemberKey(replacement.public_key.raw, 1))
+    replaced = Member(org_id_for(first.public_key), "org 4", ("publisher",), keys)
+    v2 = signed(body(2, [*STEWARDS, replaced], 2, GENESIS), 0, 1)
+    assert decode_charter(v2.encode()).body.member(replaced.org_id) == replaced
+    chain = CharterChain.start(GENESIS)
+    chain.offer(v2)
+    policy = CharterPolicy(chain)
+    later = v2.body.effective_ms + 1
+    assert replaced.key_at(1) == replaced.current_key == replacement.public_key.raw
+    policy.authorize(entry(4, 1, later, signer=replacement).header)
+    with pytest.raises(UnauthorizedError, match="is not the key"):
+        policy.authorize(entry(4, 1, later).header)  # the replaced key signs nothing
+    # A replaced rotation works the same way later in a feed; keys never go backwards.
+    third = MemberKey(key(102).public_key.raw, 5)
+    again = replace(replaced, keys=(*keys, third, MemberKey(key(103).public_key.raw, 5)))
+    assert again.key_at(4) == replacement.public_key.raw
+    assert again.key_at(5) == key(103).public_key.raw
+    draft(body(1, [*STEWARDS, again], 1))
+    backwards = replace(replaced, keys=(keys[0], third, MemberKey(key(103).public_key.raw, 4)))
+    with pytest.raises(InvalidValueError, match="in from_seq order"):
+        draft(body(1, [*STEWARDS, backwards], 1))
+    not_first = replace(replaced, keys=(MemberKey(first.public_key.raw, 2),))
+    with pytest.raises(InvalidValueError, match="start at seq 1"):
+        draft(body(1, [*STEWARDS, not_first], 1))
+
+
 def test_removal_keeps_earlier_entries_and_takedowns_void() -> None:
     v2 = signed(
         body(

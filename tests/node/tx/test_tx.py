@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from pathlib import Path
 
 import pytest
+from threatexchange.cli.cli_state import CliIndexStore
 from threatexchange.cli.exceptions import CommandError
 from threatexchange.exchanges.fetch_state import (
     AggregateSignalOpinionCategory,
@@ -18,7 +20,7 @@ from threatexchange.signal_type.pdq.signal import PdqSignal
 from threatexchange.utils import dataclass_json
 
 from node.cli.client import Client
-from node.tx import TX_MANIFEST, HashbankSignalExchangeAPI
+from node.tx import TX_MANIFEST, HashbankSignalExchangeAPI, index_store_fix
 from node.tx.exchange import LabelError, checkpoint_refusal
 from node.tx.records import (
     HashbankCheckpoint,
@@ -183,3 +185,36 @@ def test_a_checkpoint_continues_across_key_rotation_but_not_across_banks() -> No
         checkpoint_refusal(legacy, HashbankCheckpoint(5, "k2" * 32, 0, "0a" * 32), collab)
         is not None
     )
+
+
+def test_an_emptied_signal_type_loses_its_index_file(tmp_path: Path) -> None:
+    # node.tx is loaded (imported above), so the repair is active if this threatexchange needs it.
+    assert index_store_fix.clear_works()
+    store = CliIndexStore(tmp_path)
+    store.store(VideoMD5Signal, VideoMD5Signal.get_index_cls().build([("ab" * 16, "meta")]))
+    store.store(PdqSignal, PDQIndex.build([("cd" * 32, "meta")]))
+    assert sorted(store.list()) == ["pdq", "video_md5"]
+    store.clear([VideoMD5Signal])
+    assert store.list() == ["pdq"]
+    assert store.load(VideoMD5Signal) is None
+    store.clear()
+    assert store.list() == []
+
+
+def test_withdrawn_and_restored_changes_name_their_hashes() -> None:
+    api = HashbankSignalExchangeAPI(HashbankCollabConfig("c", "hashbank"), Client("http://x", "t"))
+    item = {"entry_id": "ee" * 32, "index": 0, "author": "aa" * 32}
+    change = {
+        "cursor": "9",
+        "kind": "withdrawn",
+        "reason": "takedown",
+        "charter_version": 2,
+        "received_ms": 1,
+        "items": [
+            {**item, "signal_type": "md5", "value": "AB" * 16},
+            {**item, "index": 1, "signal_type": "pdq", "value": "cd" * 32},
+        ],
+    }
+    assert api._touched(change) == [("video_md5", "ab" * 16), ("pdq", "cd" * 32)]
+    assert api._touched({**change, "kind": "restored"}) == api._touched(change)
+    assert api._touched({"kind": "a kind from a later node", "cursor": "10"}) == []
