@@ -392,6 +392,7 @@ class FeedDiff:
     """What comparing two replicas' rows of one feed found."""
 
     fetch: tuple[int, ...]  # seqs to fetch from the peer: missing, rival, or completing ours
+    behind: tuple[int, ...]  # seqs the peer lacks (or lacks the body of): its repair to make
     differ: tuple[int, ...]  # seqs both hold alike but judge differently: no fetch repairs them
 
 
@@ -416,19 +417,22 @@ def compare_feeds(
     ``covered(seq)`` says whether a takedown covers a seq: those need not be held.
     """
     mine = {r.seq: r for r in ours}
-    fetch, differ = [], []
-    for peer in theirs:
-        row = mine.get(peer.seq)
-        if row is None:
-            if not covered(peer.seq):
-                fetch.append(peer.seq)
+    peers = {r.seq: r for r in theirs}
+    fetch, behind, differ = list[int](), list[int](), list[int]()
+    for seq in sorted(mine.keys() | peers.keys()):
+        row, peer = mine.get(seq), peers.get(seq)
+        if row is None or peer is None:
+            if not covered(seq):
+                (fetch if row is None else behind).append(seq)
         elif row.entry_id != peer.entry_id:
-            fetch.append(peer.seq)  # with ours, a fork proof
+            fetch.append(seq)  # with ours, a fork proof
         elif row.state is EntryState.INCOMPLETE and peer.state is EntryState.HELD:
-            fetch.append(peer.seq)
-        elif row.state is peer.state and row.standing != peer.standing:
-            differ.append(peer.seq)
-    return FeedDiff(tuple(fetch), tuple(differ))
+            fetch.append(seq)
+        elif peer.state is EntryState.INCOMPLETE and row.state is EntryState.HELD:
+            behind.append(seq)
+        elif row.standing != peer.standing:
+            differ.append(seq)
+    return FeedDiff(tuple(fetch), tuple(behind), tuple(differ))
 
 
 def encode_digests(rows: Iterable[FeedDigest]) -> bytes:

@@ -37,8 +37,10 @@ async def submit(request: web.Request) -> web.Response:
 
 
 async def revoke(request: web.Request) -> web.Response:
-    entry_id, items, reason = shapes.parse_revoke(await read_json(request))
-    entry = await node_of(request).publisher.revoke(entry_id, items, reason)
+    asked = shapes.parse_revoke(await read_json(request))
+    entry = await node_of(request).publisher.revoke(
+        asked.entry_id, asked.items, asked.reason, erase=asked.erase
+    )
     return json_response(shapes.published_view(entry), status=201)
 
 

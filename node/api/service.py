@@ -25,7 +25,7 @@ EXPIRY_SWEEP_S = 10.0
 
 
 class Service:
-    """One node serving HTTP, with gossip and the expiry sweep running beside it."""
+    """One node serving HTTP, with gossip and the expiry sweep (items, held entries) beside it."""
 
     def __init__(self, node: Node, token: str) -> None:
         self.node = node
@@ -75,6 +75,8 @@ async def _sweep_expired(node: Node) -> None:
         try:
             if n := await node.expire():
                 log.info("expired items=%d", n)
+            if n := node.expire_held():
+                log.info("dropped held entries=%d (held too long)", n)
         except Exception:
             log.exception("expiry sweep failed")
 

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from node.api.errors import BadRequestError, PayloadTooLargeError
@@ -133,8 +134,18 @@ def _parse_item(i: int, raw: Any, case_secret: bytes) -> HashItem:
     )
 
 
-def parse_revoke(doc: Any) -> tuple[bytes, tuple[int, ...] | None, RevokeReason]:
-    """``{"entry_id", "items"?, "reason"?}`` → (entry id, item indexes or None, reason)."""
+@dataclass(frozen=True, slots=True)
+class RevokeRequest:
+    """What ``POST /v1/revocations`` asks: withdraw (and with ``erase``, erase) an entry."""
+
+    entry_id: bytes
+    items: tuple[int, ...] | None
+    reason: RevokeReason
+    erase: bool = False
+
+
+def parse_revoke(doc: Any) -> RevokeRequest:
+    """``{"entry_id", "items"?, "reason"?, "erase"?}`` → what to revoke."""
     body = _object(doc, "request body")
     entry_id = parse_hex(body.get("entry_id"), 32, "entry_id")
     items = body.get("items")
@@ -147,7 +158,12 @@ def parse_revoke(doc: Any) -> tuple[bytes, tuple[int, ...] | None, RevokeReason]
             raise BadRequestError("items must be a non-empty array of item indexes (integers)")
         items = tuple(sorted(set(items)))
     reason = body.get("reason", "unspecified")
-    return entry_id, items, _enum_name(reason, RevokeReason, "reason")
+    erase = body.get("erase", False)
+    if not isinstance(erase, bool):
+        raise BadRequestError("erase must be true or false")
+    if erase and items is not None:
+        raise BadRequestError("an erasing revoke names whole entries: leave out items")
+    return RevokeRequest(entry_id, items, _enum_name(reason, RevokeReason, "reason"), erase)
 
 
 def parse_feedback(doc: Any) -> FeedbackBody:
@@ -216,6 +232,7 @@ def entry_view(stored: StoredEntry, *, detail: bool = False) -> dict[str, Any]:
         "timestamp_ms": stored.timestamp_ms,
         "received_ms": stored.received_ms,
         "erased": stored.erased,
+        "incomplete": stored.incomplete,
         "entry": base64.b64encode(stored.raw).decode(),
     }
     try:
@@ -398,6 +415,12 @@ def status_view(replica: ReplicaStatus, federation: FederationStatus | None) -> 
         "rejected": dict(replica.rejected),
         "charter": _charter_status(replica.charter),
         "held": replica.held,
+        "held_bytes": replica.held_bytes,
+        "incomplete": replica.incomplete,
+        "incomplete_entries": [
+            {"author": i.author.hex(), "seq": i.seq, "entry_id": i.entry_id.hex()}
+            for i in replica.incomplete_entries
+        ],
         "feeds": [_feed_status(f, sightings.get(f.author)) for f in replica.feeds],
         "behind": _behind(replica, sightings),
     }
@@ -453,6 +476,16 @@ def _peer_status(peer: PeerStatus) -> dict[str, Any]:
         "last_ok_ms": peer.last_ok_ms,
         "last_error": peer.last_error,
         "stats": dict(peer.stats),
+        "divergences": [
+            {
+                "author": d.author.hex(),
+                "first_seq": d.first_seq,
+                "last_seq": d.last_seq,
+                "reason": d.reason,
+                "detected_ms": d.detected_ms,
+            }
+            for d in peer.divergences
+        ],
     }
 
 

@@ -85,6 +85,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     doc: dict[str, Any] = {"entry_id": args.entry_id, "reason": args.reason}
+    if args.erase:
+        if args.items:
+            raise UsageError("--erase names the whole entry: leave out --items")
+        doc["erase"] = True
     if args.items:
         try:
             doc["items"] = [int(x) for x in args.items.split(",")]
@@ -178,6 +182,11 @@ def add_parsers(commands: Commands) -> None:
     p.add_argument("entry_id")
     p.add_argument("--items", help="comma-separated item indexes (default: the whole entry)")
     p.add_argument("--reason", default="victim_request", choices=names(RevokeReason))
+    p.add_argument(
+        "--erase",
+        action="store_true",
+        help="also have every node drop the entry's body (an add or feedback entry, whole)",
+    )
 
     p = commands.add("feedback", cmd_feedback, "record a verdict on a hash", client=True)
     p.add_argument("hash", metavar="TYPE:HEX")

@@ -1,9 +1,11 @@
-"""Bringing a stored feed in line with a newly adopted charter version.
+"""Bringing a stored feed in line with a newly adopted charter version, or a fork.
 
 Entries the charter no longer allows (signed by a retired key, after a removal, outside a
-role) are purged with everything after them in that feed; entries a takedown covers stay in
-the chain but count for nothing. The author's share of the bank is then re-derived, inside the
-transaction that adopts the version.
+role) are purged with everything after them in that feed; entries a takedown covers, and
+entries a fork suspends, stay in the chain but count for nothing. Whether a body-less copy is
+erased or incomplete is judged again (a takedown is an erasure authority). The author's share
+of the bank is then re-derived, inside the transaction that adopts the version or keeps the
+proof.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from node.store.transaction import digest_without
 from protocol.charter import CharterBody
 from protocol.entry import Entry, decode_entry
 from protocol.errors import UnauthorizedError
-from protocol.feed import FeedHead
-from protocol.membership import CharterPolicy
+from protocol.feed import FeedHead, KeyPolicy
 
 log = logging.getLogger("hashbank.charter")
 
@@ -35,9 +36,10 @@ class Rederived:
 
 
 async def rederive(
-    txn: Transaction, author: bytes, policy: CharterPolicy, now_ms: int
+    txn: Transaction, author: bytes, policy: KeyPolicy, now_ms: int, fork_seq: int | None = None
 ) -> Rederived:
-    """Re-judge ``author``'s stored feed under ``policy`` and rewrite its derived rows."""
+    """Re-judge ``author``'s stored feed under ``policy`` (and its fork seq, if it has one) and
+    rewrite its derived rows."""
     rows = await txn.author_entries(author)
     kept: list[tuple[int, Entry]] = []
     for row in rows:
@@ -50,15 +52,23 @@ async def rederive(
         kept.append((row.cursor, entry))
     purge_from = rows[len(kept)].seq if len(kept) < len(rows) else None
     entries = [e for _, e in kept]
-    void = {e.id for e in entries if policy.is_void(e.header)}
+    covered = {e.id for e in entries if policy.covered(author, e.seq, e.seq)}
+    suspended = {e.id for e in entries if fork_seq is not None and e.seq >= fork_seq}
     removed = await txn.active_items_of(author)
     digest = digest_without(txn.counters.digest, removed)
-    await txn.clear_author(author, purge_from, void, digest)
+    await txn.clear_author(author, purge_from, covered | suspended, digest)
     c = txn.counters
     ctx = planning.Context(
         c.next_cursor, c.next_item_id, digest, targets=planning.revoke_targets(entries)
     )
-    plan = planning.plan_batch(entries, ctx, now_ms, cursors=[c for c, _ in kept], void=void)
+    plan = planning.plan_batch(
+        entries,
+        ctx,
+        now_ms,
+        cursors=[c for c, _ in kept],
+        void=covered | suspended,
+        erasable=covered,
+    )
     await txn.write_plan(plan, ctx, include_entries=False)
     head = FeedHead.of(entries[-1]) if entries else None
     return Rederived(author, head, plan.pdq_ids, plan.pdq_values, [r.item_id for r in removed])

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from node.clock import now_ms
 from node.datadir import DataDir
-from node.store import plan as planning
+from node.store.rederive import rederive_all
 from node.store.store import Store
-from node.store.transaction import Transaction
-from protocol.entry import decode_entry
-
-CHUNK = 1_000
 
 
 async def rebuild(data: DataDir) -> tuple[str, str]:
@@ -17,25 +12,7 @@ async def rebuild(data: DataDir) -> tuple[str, str]:
     store = await Store.open(data.store)
     try:
         before = store.digest.value().hex()
-        await store.transaction(_rederive_all)
+        await store.transaction(rederive_all)
         return before, store.digest.value().hex()
     finally:
         await store.close()
-
-
-async def _rederive_all(txn: Transaction) -> None:
-    await txn.clear_derived()
-    cursor = 0
-    while rows := await txn.changes(cursor, CHUNK):
-        entries = [decode_entry(r.raw) for r in rows]
-        ctx = await txn.context_for(entries)
-        plan = planning.plan_batch(
-            entries,
-            ctx,
-            rows[-1].received_ms,
-            cursors=[r.cursor for r in rows],
-            void={r.id for r in rows if r.void},  # takedowns the node already applied
-        )
-        await txn.write_plan(plan, ctx, include_entries=False)
-        cursor = rows[-1].cursor
-    await txn.expire(now_ms())

@@ -22,8 +22,9 @@ class StoredEntry:
     timestamp_ms: int
     received_ms: int
     raw: bytes
-    erased: bool
-    void: bool = False
+    erased: bool  # held without its body
+    void: bool = False  # a takedown covers it, or a fork suspends its feed
+    incomplete: bool = False  # without its body, and no authority dropped it: still wanted
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@
 version than this code knows was written by a newer hashbank and is refused, never guessed at.
 
 Only ``entries``, ``charters`` and the fork tables (signed evidence) are primary data. Every
-other table is derived from them and can be rebuilt by ``hashbank rebuild``.
+other table is derived from them and can be rebuilt by ``hashbank rebuild``. A migration that
+changes what the derived tables mean sets ``meta.rederive``; the store re-derives them when it
+is next opened.
 """
 
 from __future__ import annotations
@@ -111,9 +113,30 @@ MIGRATIONS: tuple[str, ...] = (
         created_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 4: replica integrity. Body-less copies are erased (on an authority) or incomplete (the
+    # body is still wanted); erasing revokes; per-author feed digests; expired items kept
+    # apart from withdrawn ones (items.active: 1 active, 2 expired, 0 withdrawn or void).
+    # Stores from before held body-less copies without asking for authority: they are all
+    # incomplete until a body or an authority turns up. The derived tables are re-derived
+    # once, when the store is next opened (meta 'rederive').
+    """
+    ALTER TABLE entries ADD COLUMN incomplete INTEGER NOT NULL DEFAULT 0;
+    UPDATE entries SET incomplete = 1 WHERE erased = 1;
+    CREATE INDEX entries_incomplete ON entries (author, seq) WHERE incomplete = 1;
+
+    ALTER TABLE revocations ADD COLUMN erase INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE feed_digests (
+        author BLOB    PRIMARY KEY,
+        count  INTEGER NOT NULL,
+        total  BLOB    NOT NULL
+    ) WITHOUT ROWID;
+
+    INSERT OR REPLACE INTO meta VALUES ('rederive', 1);
+    """,
 )
 
-DERIVED_TABLES = ("heads", "items", "revocations", "feedback")
+DERIVED_TABLES = ("heads", "items", "revocations", "feedback", "feed_digests")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

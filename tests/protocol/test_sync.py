@@ -245,10 +245,11 @@ def test_comparing_feeds_finds_what_to_fetch_and_what_no_fetch_repairs() -> None
     ours = [row(1, 1), row(2, 2, EntryState.INCOMPLETE, 0), row(3, 3), row(5, 5), row(6, 6)]
     theirs = [row(1, 1), row(2, 2), row(3, 9), row(4, 4), row(5, 5, standing=0), row(6, 6)]
     theirs.append(row(7, 7))
+    ours.append(row(8, 8))
     diff = compare_feeds(ours, theirs, covered=lambda seq: seq == 7)
     assert diff.fetch == (2, 3, 4)  # completes ours, a rival (fork), one we lack
     assert diff.differ == (5,)  # same entry, same state, judged differently
+    assert diff.behind == (8,)  # one the peer lacks
     # The peer's incomplete copy is its own repair to make, not a divergence of ours.
-    assert compare_feeds([row(1, 1)], [row(1, 1, EntryState.INCOMPLETE, 0)], covered=bool) == (
-        compare_feeds([], [], covered=bool)
-    )
+    peer_lacks = compare_feeds([row(1, 1)], [row(1, 1, EntryState.INCOMPLETE, 0)], covered=bool)
+    assert (peer_lacks.fetch, peer_lacks.behind, peer_lacks.differ) == ((), (1,), ())
