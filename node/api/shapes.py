@@ -270,6 +270,7 @@ def body_view(body: Body) -> dict[str, Any]:
                 for t in body.targets
             ],
             "reason": body.reason.name.lower(),
+            "erase": body.erase,
         }
     return {
         "signal_type": body.signal_type,
