@@ -10,6 +10,7 @@ import asyncio
 import base64
 import hashlib
 import shutil
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -487,3 +488,54 @@ async def test_a_flood_of_held_entries_keeps_memory_bounded_and_honest_ones_held
         print(f"RSS grew by {grown_mib:.0f} MiB; held {doc['held']} entries, {doc['held_bytes']} B")
     finally:
         target.terminate()
+
+
+# --- 8. divergence that no fetch repairs is reported ----------------------------------------
+
+
+async def divergences(node: NodeProcess) -> list[dict[str, object]]:
+    peers = (await node.status())["peers"]
+    return [d for p in peers for d in p["divergences"]]  # type: ignore[union-attr]
+
+
+async def test_replicas_that_hold_a_feed_differently_report_it_until_repaired(
+    tmp_path: Path,
+) -> None:
+    a, b = await start_nodes(tmp_path, 2)
+    nodes = [a, b]
+    try:
+        author = Author(35)
+        entries = [author.add(pdq_item(60 + i)) for i in range(3)]
+        await import_entries(a, *(e.raw for e in entries))
+        connect(nodes, [(0, 1)])
+        await wait_until(lambda: one_digest(nodes), what="both nodes to hold the feed")
+        # B's derived state is damaged while it is stopped: heads agree, the feed does not.
+        b.terminate()
+        with sqlite3.connect(b.data.store) as db:
+            db.execute("UPDATE feed_digests SET count = count + 1 WHERE author = ?", (author.org,))
+        b = await NodeProcess.start(b.data)
+        nodes = [a, b]
+        connect(nodes, [(0, 1)])
+
+        async def reported() -> bool:
+            return all([len(await divergences(n)) == 1 for n in nodes])
+
+        await wait_until(reported, what="the divergence reported on both sides")
+        seen = (await divergences(a))[0]
+        assert seen["author"] == author.org.hex()
+        assert (seen["first_seq"], seen["last_seq"]) == (1, 3)
+        # Re-deriving B from its signed entries repairs it, and A withdraws its report (B
+        # comes back at the same address, so A's link to it, and its report, live on).
+        port = int(b.url.rsplit(":", 1)[1])
+        b.terminate()
+        hashbank("rebuild", "--data", str(b.data.root))
+        b = await NodeProcess.start(b.data, port=port)
+        nodes = [a, b]
+
+        async def withdrawn() -> bool:
+            return await divergences(a) == []
+
+        await wait_until(withdrawn, what="the divergence withdrawn")
+        assert await divergences(b) == []
+    finally:
+        stop(nodes)
