@@ -103,18 +103,17 @@ class Transaction(Reader):
             ctx.stored_adds[entry_id] = planning.StoredAdd(
                 cursor, entry_id, author, tuple(by_cursor[cursor])
             )
-        adds = [e.id for e in entries if e.kind is Kind.ADD]
-        for target, author, items in await self._in(
-            "SELECT target_id, author, items FROM revocations WHERE target_id IN ({})", adds
+        # Revocations already stored that aim at the batch's adds, and erasing ones that aim at
+        # its adds or feedback entries (whose bodies are then not kept).
+        aimed = [e.id for e in entries if e.kind is not Kind.REVOKE]
+        for target, author, items, erase in await self._in(
+            "SELECT target_id, author, items, erase FROM revocations WHERE target_id IN ({})",
+            aimed,
         ):
             parsed = None if items is None else tuple(int(i) for i in str(items).split(","))
             ctx.revocations.setdefault(target, []).append((author, parsed))
-        erasable = [e.id for e in entries if e.kind in (Kind.ADD, Kind.FEEDBACK)]
-        for target, author in await self._in(
-            "SELECT target_id, author FROM revocations WHERE erase = 1 AND target_id IN ({})",
-            erasable,
-        ):
-            ctx.erase_targets.add((author, target))
+            if erase:
+                ctx.erase_targets.add((author, target))
         return ctx
 
     # --- writes ----------------------------------------------------------------------------
