@@ -103,15 +103,7 @@ def build() -> Vectors:
         timestamp_ms=T0 + 2_000,
         body=FeedbackBody("pdq", PDQ_VALUE, Verdict.TRUE_POSITIVE, add.id, FeedbackNote.ACTIONED),
     )
-    # The second form of the revoke body (§4.4), on its own: the bank vectors do not use it.
-    erase = sign_entry(
-        key,
-        author=org,
-        seq=4,
-        prev=feedback.id,
-        timestamp_ms=T0 + 3_000,
-        body=RevokeBody((RevokeTarget(add.id, None),), RevokeReason.VICTIM_REQUEST, erase=True),
-    )
+    erase = _erasing(key, add, feedback)
     rival = sign_entry(
         key,
         author=org,
@@ -136,6 +128,18 @@ def build() -> Vectors:
         bank.digest(DIGEST_AT),
         _genesis(key),
         _request(key),
+    )
+
+
+def _erasing(key: SigningKey, add: Entry, feedback: Entry) -> Entry:
+    """The second form of the revoke body (§4.4), on its own: the bank vectors do not use it."""
+    return sign_entry(
+        key,
+        author=add.author,
+        seq=4,
+        prev=feedback.id,
+        timestamp_ms=T0 + 3_000,
+        body=RevokeBody((RevokeTarget(add.id, None),), RevokeReason.VICTIM_REQUEST, erase=True),
     )
 
 

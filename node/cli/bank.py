@@ -160,6 +160,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_revoke_parser(commands: Commands) -> None:
+    p = commands.add(
+        "revoke", cmd_revoke, "withdraw one of your entries, or some of its items", client=True
+    )
+    p.add_argument("entry_id")
+    p.add_argument("--items", help="comma-separated item indexes (default: the whole entry)")
+    p.add_argument("--reason", default="victim_request", choices=names(RevokeReason))
+    p.add_argument(
+        "--erase",
+        action="store_true",
+        help="also have every node drop the entry's body (an add or feedback entry, whole)",
+    )
+
+
 def add_parsers(commands: Commands) -> None:
     p = commands.add(
         "hash", cmd_hash, "hash files locally (PDQ, MD5, SHA-256); no network", data=False
@@ -176,17 +190,7 @@ def add_parsers(commands: Commands) -> None:
     p.add_argument("--case", help="your case reference (published only as an opaque id)")
     p.add_argument("--label", action="append", help="label for every hash (repeatable)")
 
-    p = commands.add(
-        "revoke", cmd_revoke, "withdraw one of your entries, or some of its items", client=True
-    )
-    p.add_argument("entry_id")
-    p.add_argument("--items", help="comma-separated item indexes (default: the whole entry)")
-    p.add_argument("--reason", default="victim_request", choices=names(RevokeReason))
-    p.add_argument(
-        "--erase",
-        action="store_true",
-        help="also have every node drop the entry's body (an add or feedback entry, whole)",
-    )
+    _add_revoke_parser(commands)
 
     p = commands.add("feedback", cmd_feedback, "record a verdict on a hash", client=True)
     p.add_argument("hash", metavar="TYPE:HEX")

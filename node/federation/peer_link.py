@@ -181,8 +181,8 @@ class PeerLink:
         await self._check(pull.comparison.check)
         stored = await self._pull_ranges(pull)
         completed = await self._pull_bodies(digests)
-        await self.agreement.check(digests, self.key)
         replica.own_head_confirmed.set()  # this peer has shown us how far our own feed reaches
+        await self.agreement.check(digests, self.key)
         if pull.comparison.offer:
             await self.client.notify()
         log.info(

@@ -145,34 +145,11 @@ def plan_batch(
     for n, given in enumerate(entries):
         cursor = ctx.next_cursor if cursors is None else cursors[n]
         ctx.next_cursor = max(ctx.next_cursor, cursor + 1)
-        authorised = (given.author, given.id) in ctx.erase_targets
-        # An entry an erasing revoke names is kept without its body, whichever came first.
-        entry = given.without_body() if authorised and given.kind in ERASABLE else given
-        header, author, body = entry.header, entry.header.author, entry.body
-        voided = entry.id in void
-        incomplete = body is None and not (authorised or entry.id in erasable)
-        if body is None:
-            plan.bodiless.append((int(incomplete), entry.id))
-        elif authorised and cursors is not None:
-            plan.erase.append((author, entry.id))  # stored with its body: erase it now
-        plan.entries.append(
-            (
-                cursor,
-                entry.id,
-                author,
-                header.seq,
-                int(header.kind),
-                header.timestamp_ms,
-                now_ms,
-                entry.raw,
-                int(body is None),
-                int(voided),
-                int(incomplete),
-            )
-        )
-        if header.seq > heads.get(author, (0, entry))[0]:
-            heads[author] = (header.seq, entry)
-        if voided:
+        entry = _row(given, cursor, ctx, plan, now_ms, void, erasable, stored=cursors is not None)
+        author, body = entry.author, entry.body
+        if entry.seq > heads.get(author, (0, entry))[0]:
+            heads[author] = (entry.seq, entry)
+        if entry.id in void:
             continue
         if isinstance(body, AddBody):
             _plan_add(entry, body, cursor, ctx, plan, now_ms, sums.get(entry.id))
@@ -194,6 +171,45 @@ def plan_batch(
         (author, seq, e.id, e.header.timestamp_ms, now_ms) for author, (seq, e) in heads.items()
     ]
     return plan
+
+
+def _row(
+    given: Entry,
+    cursor: int,
+    ctx: Context,
+    plan: Plan,
+    now_ms: int,
+    void: Container[bytes],
+    erasable: Container[bytes],
+    *,
+    stored: bool,
+) -> Entry:
+    """Plan ``given``'s entries row; returns the entry as kept (without its body if erased)."""
+    authorised = (given.author, given.id) in ctx.erase_targets
+    # An entry an erasing revoke names is kept without its body, whichever came first.
+    entry = given.without_body() if authorised and given.kind in ERASABLE else given
+    header, body = entry.header, entry.body
+    incomplete = body is None and not (authorised or entry.id in erasable)
+    if body is None:
+        plan.bodiless.append((int(incomplete), entry.id))
+    elif authorised and stored:
+        plan.erase.append((entry.author, entry.id))  # stored with its body: erase it now
+    plan.entries.append(
+        (
+            cursor,
+            entry.id,
+            entry.author,
+            header.seq,
+            int(header.kind),
+            header.timestamp_ms,
+            now_ms,
+            entry.raw,
+            int(body is None),
+            int(entry.id in void),
+            int(incomplete),
+        )
+    )
+    return entry
 
 
 def _plan_add(
