@@ -397,16 +397,26 @@ class FeedDiff:
 
 
 def disagreeing(
-    ours: Mapping[bytes, FeedDigest], theirs: Mapping[bytes, FeedDigest]
+    ours: Mapping[bytes, FeedDigest],
+    theirs: Mapping[bytes, FeedDigest],
+    *,
+    forked: Mapping[bytes, int] = {},
 ) -> list[bytes]:
-    """Authors whose head is the same on both sides but whose feed digest is not."""
-    return [
-        author
-        for author, peer in sorted(theirs.items())
-        if (mine := ours.get(author)) is not None
-        and mine.head == peer.head
-        and mine.digest != peer.digest
-    ]
+    """Authors whose feeds should be alike on both sides but whose feed digests are not.
+
+    That is, whose head is the same on both sides — or, for a feed suspended at its fork seq
+    (``forked``), which both sides hold up to the seq before it: what is suspended counts for
+    nothing, so the digests cover the same entries (an earlier fork shows up here).
+    """
+    out = []
+    for author, peer in sorted(theirs.items()):
+        mine = ours.get(author)
+        if mine is None or mine.digest == peer.digest:
+            continue
+        fork = forked.get(author)
+        if mine.head == peer.head or (fork is not None and min(mine.seq, peer.seq) >= fork - 1):
+            out.append(author)
+    return out
 
 
 def compare_feeds(

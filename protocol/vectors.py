@@ -103,7 +103,6 @@ def build() -> Vectors:
         timestamp_ms=T0 + 2_000,
         body=FeedbackBody("pdq", PDQ_VALUE, Verdict.TRUE_POSITIVE, add.id, FeedbackNote.ACTIONED),
     )
-    erase = _erasing(key, add, feedback)
     rival = sign_entry(
         key,
         author=org,
@@ -121,7 +120,7 @@ def build() -> Vectors:
         add,
         revoke,
         feedback,
-        erase,
+        _erasing(key, add, feedback),
         rival,
         ForkProof.of(feedback, rival),
         after_add,

@@ -58,20 +58,26 @@ class Agreement:
             if peer is not None and mine is not None and peer.digest == mine.digest:
                 log.info("agreement restored peer=%s author=%s", self.peer, author.hex())
                 del self.divergent[author]
-        for author in disagreeing(ours, theirs)[:MAX_AUTHORS_PER_PULL]:
-            await self._drill(theirs[author], source)
+        forked = dict(self.replica.feeds.forked)
+        for author in disagreeing(ours, theirs, forked=forked)[:MAX_AUTHORS_PER_PULL]:
+            peer = theirs[author]
+            fork = forked.get(author)
+            # Of a suspended feed, only what is below its fork seq counts (and can differ).
+            last = peer.seq if fork is None else min(peer.seq, fork - 1)
+            await self._drill(peer, last, source)
 
     def _ours(self) -> dict[bytes, FeedDigest]:
         return {d.author: d for d in self.replica.feed_digests()}
 
-    async def _drill(self, peer: FeedDigest, source: str) -> None:
+    async def _drill(self, peer: FeedDigest, head: int, source: str) -> None:
+        """Compare the peer's rows of one feed with ours up to ``head``, fetch, judge."""
         author, fetch, behind, differ = peer.author, list[int](), list[int](), list[int]()
         policy = self.replica.policy
         first = 1
         for _ in range(MAX_PAGES):
-            if first > peer.seq:
+            if first > head:
                 break
-            last = min(peer.seq, first + MAX_FEED_ROWS - 1)
+            last = min(head, first + MAX_FEED_ROWS - 1)
             theirs = await self.client.feed(Range(author, first, last))
             ours = await self.replica.feed_rows(author, first, last)
             diff = compare_feeds(ours, theirs, covered=lambda s: policy.covered(author, s, s))
@@ -85,7 +91,7 @@ class Agreement:
             # Equal now; or the peer lacks what we hold, which it repairs from us.
             self.divergent.pop(author, None)
             return
-        self._diverged(author, differ or fetch, peer.seq)
+        self._diverged(author, differ or fetch, head)
 
     async def _fetch(self, author: bytes, seqs: Sequence[int], source: str) -> None:
         for start in range(0, len(seqs), FETCH_BATCH):

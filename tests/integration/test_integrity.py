@@ -196,6 +196,41 @@ async def test_three_nodes_after_a_fork_keep_one_digest(tmp_path: Path) -> None:
         stop(nodes)
 
 
+async def test_histories_that_part_below_the_fork_found_still_reach_one_digest(
+    tmp_path: Path,
+) -> None:
+    nodes = await start_nodes(tmp_path, 2)
+    a, c = nodes
+    try:
+        author = Author(36)
+        first = author.add(pdq_item(70))
+        base = list(author.entries)
+        honest = [author.add(pdq_item(71)), author.add(pdq_item(72))]
+        author.entries = list(base)
+        rival = [author.add(pdq_item(73)), author.add(pdq_item(74))]
+        await import_entries(a, first.raw, *(e.raw for e in honest))
+        await import_entries(c, first.raw, *(e.raw for e in rival))
+        # Their heads (seq 3) differ: the proof found first is at seq 3, though the two
+        # histories part at seq 2. Comparing feed digests below the fork finds seq 2 too.
+        connect(nodes, [(0, 1)])
+
+        async def forked_at_2() -> bool:
+            return all(
+                [
+                    (await n.status())["forks"] == [{"author": author.org.hex(), "seq": 2}]
+                    for n in nodes
+                ]
+            )
+
+        await wait_until(forked_at_2, what="the fork found at seq 2")
+        await wait_until(lambda: one_digest(nodes), what="one bank digest")
+        assert await everyone(nodes, pdq_value(70), 1)
+        for n in (71, 72, 73, 74):
+            assert await everyone(nodes, pdq_value(n), 0)
+    finally:
+        stop(nodes)
+
+
 # --- 4 and 5. forks heal under a charter; a retired key makes no fork -----------------------
 
 

@@ -13,8 +13,8 @@ from aiohttp import web
 from node.config import PeerConfig, load_config, write_config
 from node.datadir import load_key
 from protocol import wire
-from protocol.identity import SigningKey
 from protocol.bank import BankDigest
+from protocol.identity import SigningKey
 from protocol.sync import FeedDigest, Head, encode_digests, encode_entries, encode_heads
 from tests.builders import Author
 from tests.nodes import NodeProcess, make_data, start_nodes, wait_until

@@ -218,6 +218,9 @@ def test_authors_with_equal_heads_and_different_digests_disagree() -> None:
     ours = {r.author: r for r in (digest_row(A, 3, 1), digest_row(B, 3, 1), digest_row(C, 2, 1))}
     theirs = {r.author: r for r in (digest_row(A, 3, 1), digest_row(B, 3, 2), digest_row(C, 3, 2))}
     assert disagreeing(ours, theirs) == [B]  # c differs too, but its heads do: sync handles it
+    # A feed suspended at seq 3 is compared below it, whatever its heads: c qualifies now.
+    assert disagreeing(ours, theirs, forked={C: 3}) == [B, C]
+    assert disagreeing(ours, theirs, forked={C: 4}) == [B]  # c's seq 2 is below seq 3
 
 
 def test_digests_and_feeds_round_trip_and_are_bounded() -> None:
