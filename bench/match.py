@@ -1,12 +1,20 @@
 """Benchmark PDQ matching: PdqIndex against faiss IndexBinaryFlat, plus md5 exact lookups.
 
     python bench/match.py [--sizes 1000000,10000000] [--quick] [--json] [--no-clustered]
+                          [--no-pdq] [--no-md5] [--no-store]
 
 For each bank size N, in one run (so a noisy shared machine affects both sides alike):
 uniform random PDQ hashes with planted near-duplicates at distances 0-31; single-query latency,
 batch throughput, build / persisted-load / rebuild times, RSS, recall and precision against
 brute force, the same queries through faiss IndexBinaryFlat (range_search, radius 32, one
 thread), incremental adds, and md5 exact-match lookups. Then the same on a clustered bank.
+
+The md5 lookup the node really does is measured too, at every size: ``Reader.exact("md5",
+[value])`` through a real ``Store`` on a real SQLite file holding N md5 items (built for the
+bench straight through the store's schema, in big transactions: that is setup, not measured),
+single-value lookups, half of them misses. Beside it, in the same run and on the same file:
+the same indexed SELECT through plain sqlite3 (no thread hop, no row objects) and a Python set
+of the values, with the ratios. Target: store p50 <= 1 ms.
 
 Uniform hashes are the easy case for multi-index hashing (every bucket equally full). Real PDQ
 banks are clustered (near-duplicate images, correlated bits), which fills some buckets more than
@@ -16,9 +24,11 @@ others; the clustered variant (16 rows per cluster, 8-32 bits from its centre) s
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -35,6 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from node.matching.pdq_index import PdqIndex  # noqa: E402
+from node.store import Store  # noqa: E402
+from node.store.reads import EXACT_ROWS  # noqa: E402
 
 faiss: Any
 try:
@@ -48,6 +60,9 @@ TRUTH_QUERIES = 200
 HIGH_T_QUERIES = 20
 ADD_ROUNDS = 200
 CHUNK = 1 << 20
+STORE_PROBES = 10_000
+ITEMS_PER_ENTRY = 10
+BUILD_ROWS = 500_000  # rows per build transaction
 Bank = NDArray[np.uint8]
 Row = dict[str, Any]
 
@@ -469,6 +484,158 @@ def report_md5(n: int, md5: Row) -> str:
     )
 
 
+# --- md5 through the node's store ------------------------------------------------------------
+
+
+def build_store_file(path: Path, values: Bank) -> Row:
+    """A store holding ``values`` as md5 items, ``ITEMS_PER_ENTRY`` to an entry (setup).
+
+    The schema is the store's own (``Store.open`` creates it); the rows go in through plain
+    sqlite3 with executemany, and the exact-match index is rebuilt once at the end rather than
+    grown row by row. Entries carry placeholder bytes: an exact lookup never decodes them.
+    """
+    out: Row = {}
+    start = time.perf_counter()
+    asyncio.run(_create_store(path))
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA synchronous = OFF")
+    index_sql = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'items_exact'"
+    ).fetchone()[0]
+    db.execute("DROP INDEX items_exact")
+    entries = (len(values) + ITEMS_PER_ENTRY - 1) // ITEMS_PER_ENTRY
+    author = b"\x01" * 32
+    for first in range(0, entries, BUILD_ROWS // ITEMS_PER_ENTRY):
+        last = min(entries, first + BUILD_ROWS // ITEMS_PER_ENTRY)
+        db.execute("BEGIN")
+        db.executemany(
+            "INSERT INTO entries (cursor, id, author, seq, kind, timestamp_ms, received_ms, raw)"
+            " VALUES (?, ?, ?, ?, 1, 0, 0, x'00')",
+            ((c + 1, c.to_bytes(32, "big"), author, c + 1) for c in range(first, last)),
+        )
+        db.executemany(
+            "INSERT INTO items (item_id, entry_cursor, idx, signal_type, value, labels, active)"
+            " VALUES (?, ?, ?, 'md5', ?, 'ncii', 1)",
+            (
+                (i + 1, i // ITEMS_PER_ENTRY + 1, i % ITEMS_PER_ENTRY, values[i].tobytes())
+                for i in range(first * ITEMS_PER_ENTRY, min(len(values), last * ITEMS_PER_ENTRY))
+            ),
+        )
+        db.execute("COMMIT")
+    db.execute(index_sql)
+    db.execute("ANALYZE")
+    db.close()
+    out["build_s"] = time.perf_counter() - start
+    out["file_mb"] = path.stat().st_size / 2**20
+    return out
+
+
+async def _create_store(path: Path) -> None:
+    store = await Store.open(path, create=True)
+    await store.close()
+
+
+def md5_probes(values: Bank, rng: np.random.Generator) -> list[bytes]:
+    """``STORE_PROBES`` md5 values, half of them in ``values``, in random order."""
+    probes = values[rng.integers(0, len(values), STORE_PROBES)].copy()
+    probes[::2] = rng.integers(0, 256, (len(probes[::2]), 16), dtype=np.uint8)
+    return [p.tobytes() for p in probes]
+
+
+async def _time_store(path: Path, probes: list[bytes]) -> tuple[list[float], int]:
+    # check=False: quick_check of a multi-GB file is setup time, and the file was just built.
+    store = await Store.open(path, check=False)
+    try:
+        for value in probes[:100]:  # warm-up: the page cache and SQLite's statement cache
+            await store.exact("md5", [value])
+        samples, hits = [], 0
+        for value in probes:
+            start = time.perf_counter()
+            found = await store.exact("md5", [value])
+            samples.append(time.perf_counter() - start)
+            hits += len(found)
+        return samples, hits
+    finally:
+        await store.close()
+
+
+def _time_sqlite(path: Path, probes: list[bytes]) -> tuple[list[float], int]:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    sql = f"SELECT i.item_id FROM items i WHERE {EXACT_ROWS} AND i.signal_type = ? AND i.value = ?"
+    plan = " ".join(str(r[-1]) for r in db.execute("EXPLAIN QUERY PLAN " + sql, ("md5", b"")))
+    assert "items_exact" in plan, plan
+    for value in probes[:100]:
+        db.execute(sql, ("md5", value)).fetchall()
+    samples, hits = [], 0
+    for value in probes:
+        start = time.perf_counter()
+        found = db.execute(sql, ("md5", value)).fetchall()
+        samples.append(time.perf_counter() - start)
+        hits += len(found)
+    db.close()
+    return samples, hits
+
+
+def _time_set(members: set[bytes], probes: list[bytes]) -> tuple[list[float], int]:
+    samples, hits = [], 0
+    for value in probes:
+        start = time.perf_counter()
+        found = value in members
+        samples.append(time.perf_counter() - start)
+        hits += found
+    return samples, hits
+
+
+def store_md5(n: int, scratch: Path, rng: np.random.Generator) -> Row:
+    """The node's md5 lookup through its store, against plain sqlite3 and a Python set."""
+    values = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    path = scratch / f"store-{n}.sqlite"
+    row: Row = {"kind": "store_md5", "n": n, "probes": STORE_PROBES}
+    row["build"] = build_store_file(path, values)
+    probes = md5_probes(values, rng)
+    members = {v.tobytes() for v in values}
+    del values
+    store_samples, store_hits = asyncio.run(_time_store(path, probes))
+    sqlite_samples, sqlite_hits = _time_sqlite(path, probes)
+    set_samples, set_hits = _time_set(members, probes)
+    assert store_hits == sqlite_hits == set_hits, (store_hits, sqlite_hits, set_hits)
+    row["hits"] = store_hits
+    row["store_p50_ms"], row["store_p99_ms"] = percentiles(store_samples)
+    row["sqlite_p50_ms"], row["sqlite_p99_ms"] = percentiles(sqlite_samples)
+    row["set_p50_ms"], row["set_p99_ms"] = percentiles(set_samples)
+    path.unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    return row
+
+
+def report_store_md5(row: Row) -> str:
+    def ratio(a: str, b: str) -> str:
+        return fmt(row[a] / row[b], 1) + "x" if row[b] else "-"
+
+    build = row["build"]
+    lines = [
+        f"\nmd5 through the store, N = {row['n']:,} items, {row['probes']:,} single-value"
+        f" lookups (half miss); file {fmt(build['file_mb'], 0)} MB built in"
+        f" {fmt(build['build_s'], 1)} s (setup)",
+        line("metric (ms)", "Store.exact", "sqlite3", "store/sql", "   Python set, store/set"),
+    ]
+    for q in ("p50", "p99"):
+        set_note = f"   {fmt(row[f'set_{q}_ms'], 5)}, {ratio(f'store_{q}_ms', f'set_{q}_ms')}"
+        lines.append(
+            line(
+                f"single lookup {q}",
+                fmt(row[f"store_{q}_ms"], 3),
+                fmt(row[f"sqlite_{q}_ms"], 3),
+                ratio(f"store_{q}_ms", f"sqlite_{q}_ms"),
+                set_note,
+            )
+        )
+    met = "met" if row["store_p50_ms"] <= 1.0 else "NOT met"
+    lines.append(f"target (N = {row['n']:,}): store p50 <= 1 ms: {met}")
+    return "\n".join(lines)
+
+
 def parse_sizes(text: str) -> list[int]:
     units = {"k": 1_000, "m": 1_000_000}
     sizes = []
@@ -485,26 +652,38 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N = 100,000 only, a smoke run")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--no-clustered", action="store_true", help="skip the clustered banks")
-    parser.add_argument("--no-md5", action="store_true", help="skip the md5 lookups")
+    parser.add_argument("--no-pdq", action="store_true", help="skip the PDQ banks")
+    parser.add_argument("--no-md5", action="store_true", help="skip the in-memory md5 lookups")
+    parser.add_argument("--no-store", action="store_true", help="skip md5 through the store")
     args = parser.parse_args()
     sizes = [100_000] if args.quick else parse_sizes(args.sizes)
-    kinds = ["uniform"] if args.no_clustered else ["uniform", "clustered"]
+    kinds = [] if args.no_pdq else ["uniform"] if args.no_clustered else ["uniform", "clustered"]
     results: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="pdq-bench-") as scratch:
         for n in sizes:
-            for kind in kinds:
-                row = run_bank(kind, n, seed=n % 9973, scratch=Path(scratch))
+            for row in bank_rows(n, kinds, not args.no_md5 and n == max(sizes), Path(scratch)):
                 results.append(row)
                 if not args.json:
-                    print(report(row), targets(row), sep="\n", flush=True)
+                    print(row.pop("_text"), flush=True)
+                row.pop("_text", None)
                 gc.collect()
-            if not args.no_md5 and n == max(sizes):
-                md5 = md5_lookups(n, np.random.default_rng(5))
-                results.append({"kind": "md5", "n": n, **md5})
+            if not args.no_store:
+                row = store_md5(n, Path(scratch), np.random.default_rng(n % 7919))
+                results.append(row)
                 if not args.json:
-                    print(report_md5(n, md5), flush=True)
+                    print(report_store_md5(row), flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
+
+
+def bank_rows(n: int, kinds: list[str], md5: bool, scratch: Path) -> Iterator[Row]:
+    """The PDQ banks of size ``n`` and the in-memory md5 lookups, each with its report."""
+    for kind in kinds:
+        row = run_bank(kind, n, seed=n % 9973, scratch=scratch)
+        yield {**row, "_text": report(row) + "\n" + targets(row)}
+    if md5:
+        found = md5_lookups(n, np.random.default_rng(5))
+        yield {"kind": "md5", "n": n, **found, "_text": report_md5(n, found)}
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -19,6 +20,9 @@ DEFAULT_PORT = 8750
 MIN_BODY_BYTES = 5 * 1024 * 1024
 MAX_DECODE_WORKERS = 16
 # The positive numbers of the [limits] table (besides max_body_bytes).
+LOG_FORMATS = ("text", "json")
+MAX_IDLE_MINUTES = 24 * 60
+MAX_SESSION_HOURS = 7 * 24
 LIMITS = (
     "api_rate",
     "api_burst",
@@ -58,6 +62,13 @@ class Config:
     peer_burst: float = 500.0
     request_timeout_s: float = 10.0
     max_connections: int = 1000
+    # Reverse proxies whose X-Forwarded-For/-Proto the console believes (addresses/networks).
+    trusted_proxies: tuple[str, ...] = ()
+    console_idle_minutes: float = 30.0
+    console_session_hours: float = 12.0
+    log_format: str = "text"
+    # "host:port" of a separate, token-free /metrics listener; "" serves none.
+    metrics_listen: str = ""
 
     @property
     def url(self) -> str:
@@ -128,7 +139,58 @@ def parse_config(raw: dict[str, object], where: str) -> Config:
         decode_workers=1 if workers is None else int(workers),
         max_body_bytes=int(max_body) if max_body is not None else 8 * 1024 * 1024,
         **limit_values,
+        **_observability(raw, listen, where),
     )
+
+
+def _observability(raw: dict[str, object], listen: dict[str, object], where: str) -> dict[str, Any]:
+    """The console's, the logs' and the metrics' settings (only those that are set)."""
+    out: dict[str, Any] = {}
+    proxies = listen.get("trusted_proxies")
+    if proxies is not None:
+        out["trusted_proxies"] = _networks(proxies, where)
+    console = _table(raw, "console", where)
+    for key, field_name, most in (
+        ("idle_timeout_minutes", "console_idle_minutes", MAX_IDLE_MINUTES),
+        ("session_hours", "console_session_hours", MAX_SESSION_HOURS),
+    ):
+        value = _get(console, key, (int, float), where)
+        if value is not None:
+            if not 0 < value <= most:
+                raise ConfigError(f"{where}: console.{key} must be above 0 and at most {most}")
+            out[field_name] = float(value)
+    fmt = _get(_table(raw, "log", where), "format", str, where)
+    if fmt is not None:
+        if fmt not in LOG_FORMATS:
+            raise ConfigError(f"{where}: log.format must be one of {', '.join(LOG_FORMATS)}")
+        out["log_format"] = fmt
+    metrics = _get(_table(raw, "metrics", where), "listen", str, where)
+    if metrics:
+        split_address(metrics, f"{where}: metrics.listen")
+        out["metrics_listen"] = metrics
+    return out
+
+
+def _networks(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: listen.trusted_proxies must be an array of addresses")
+    for text in value:
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: listen.trusted_proxies: {text!r} is not an IP address or network"
+            ) from None
+    return tuple(value)
+
+
+def split_address(text: str, what: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` too) as host and port; ConfigError naming ``what``."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{what} must be host:port (like 127.0.0.1:9750), got {text!r}")
+    return host, int(port)
 
 
 def _table(raw: dict[str, object], name: str, where: str) -> dict[str, object]:
@@ -186,6 +248,9 @@ def render_config(config: Config) -> str:
     ]
     if config.public_url:
         lines.append(f"public_url = {_toml_str(config.public_url)}")
+    if config.trusted_proxies:
+        proxies = ", ".join(_toml_str(p) for p in config.trusted_proxies)
+        lines.append(f"trusted_proxies = [{proxies}]")
     lines += ["", "[sync]", f"interval_seconds = {config.sync_interval_s:g}"]
     if not config.confirm_own_head:
         lines.append("confirm_own_head = false")
@@ -199,10 +264,30 @@ def render_config(config: Config) -> str:
     ]
     if limits:
         lines += ["", "[limits]", *limits]
+    lines += _render_observability(config, defaults)
     for peer in config.peers:
         lines += ["", "[[peers]]", f"url = {_toml_str(peer.url)}"]
         lines.append(f"node_id = {_toml_str(peer.node_id)}")
     return "\n".join(lines) + "\n"
+
+
+def _render_observability(config: Config, defaults: Config) -> list[str]:
+    lines: list[str] = []
+    console = [
+        f"{key} = {getattr(config, name):g}"
+        for key, name in (
+            ("idle_timeout_minutes", "console_idle_minutes"),
+            ("session_hours", "console_session_hours"),
+        )
+        if getattr(config, name) != getattr(defaults, name)
+    ]
+    if console:
+        lines += ["", "[console]", *console]
+    if config.log_format != defaults.log_format:
+        lines += ["", "[log]", f"format = {_toml_str(config.log_format)}"]
+    if config.metrics_listen:
+        lines += ["", "[metrics]", f"listen = {_toml_str(config.metrics_listen)}"]
+    return lines
 
 
 def _toml_str(value: str) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +21,29 @@ from aiohttp import web
 from node.errors import RequestTimeoutError
 
 BODY_TIMEOUT: web.AppKey[float] = web.AppKey("body_timeout", float)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsStatus:
+    """What the limits have refused since the node started (for ``GET /v1/status``)."""
+
+    api_refused: int
+    peer_refused: int | None  # None when the node serves no peer routes
+    connections: int
+    max_connections: int
+    closed_slow: int
+    connections_refused: int
+
+    @classmethod
+    def of(cls, api: RateLimiter, peer: RateLimiter | None, guard: ConnectionGuard) -> LimitsStatus:
+        return cls(
+            api_refused=api.refused,
+            peer_refused=None if peer is None else peer.refused,
+            connections=guard.connections,
+            max_connections=guard.max_connections,
+            closed_slow=guard.closed_slow,
+            connections_refused=guard.refused,
+        )
 
 
 async def read_body(request: web.Request) -> bytes:

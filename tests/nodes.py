@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from node.api.service import Service
+from node.clock import SYSTEM, Clock
 from node.config import PeerConfig, initialise, load_config, write_config
 from node.datadir import DataDir, load_key, read_secret
 from node.replica.node import Node
@@ -67,8 +68,8 @@ class RunningNode:
     session: aiohttp.ClientSession = field(repr=False)
 
     @classmethod
-    async def start(cls, data: DataDir) -> RunningNode:
-        node = await Node.open(data)
+    async def start(cls, data: DataDir, *, clock: Clock = SYSTEM) -> RunningNode:
+        node = await Node.open(data, clock=clock)
         token = read_secret(data.token)
         service = Service(node, token)
         url = await service.start("127.0.0.1", 0)
@@ -85,7 +86,7 @@ class RunningNode:
 
     async def restart(self) -> RunningNode:
         await self.stop()
-        return await RunningNode.start(self.data)
+        return await RunningNode.start(self.data, clock=self.node.clock)
 
     async def call(
         self,

@@ -14,9 +14,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from node.api import bank, charter, feedback, health, platform, stream
-from node.api.context import GOSSIP, NODE, TOKEN, json_response
+from node.api import bank, charter, feedback, health, metrics, platform, probes, stream, users
+from node.api.context import API_LIMIT, GOSSIP, GUARD, NODE, PEER_LIMIT, TOKEN, json_response
 from node.api.errors import UnauthenticatedError
+from node.api.metrics import METRICS, Metrics
+from node.api.probes import LIFECYCLE, Lifecycle
 from node.errors import NodeError, RateLimitedError
 from node.federation.gossip import Gossip
 from node.federation.routes import make_peer_app
@@ -25,12 +27,12 @@ from node.logs import untrusted
 from node.matching.errors import MatchingError
 from node.replica.node import Node
 from node.web.assets import add_web_routes
+from node.web.console import Console, ConsoleSettings, add_console, console_middleware
+from node.web.origin import Listener
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("hashbank.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-API_LIMIT: web.AppKey[RateLimiter] = web.AppKey("api_limit", RateLimiter)
-GUARD: web.AppKey[ConnectionGuard] = web.AppKey("guard", ConnectionGuard)
 
 # The one route table: (method, path, handler, open to anyone).
 ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
@@ -50,8 +52,21 @@ ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
     ("GET", "/v1/forks", bank.forks, False),
     ("GET", "/v1/charter", charter.get_charter, False),
     ("POST", "/v1/charter", charter.post_charter, False),
+    ("GET", "/v1/users", users.list_users, False),
+    ("POST", "/v1/users", users.add_user, False),
+    ("POST", "/v1/users/{name}/disable", users.disable_user, False),
+    ("POST", "/v1/users/{name}/enable", users.enable_user, False),
+    ("POST", "/v1/users/{name}/reset", users.reset_user, False),
+    ("GET", "/v1/audit", users.audit, False),
+    ("GET", "/metrics", metrics.scrape, False),
+    ("GET", "/healthz", probes.healthz, True),
+    ("GET", "/readyz", probes.readyz, True),
 )
 OPEN_PATHS = frozenset(path for _, path, _, is_open in ROUTES if is_open)
+# Routes outside /v1/ that still need the bearer token.
+TOKEN_PATHS = frozenset(
+    path for _, path, _, is_open in ROUTES if not is_open and not path.startswith("/v1/")
+)
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -97,7 +112,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer-token check for every API route but the open ones (constant-time compare)."""
     # Peer routes authenticate by request signature instead (node.federation.routes).
-    if (
+    if request.path in TOKEN_PATHS or (
         request.path not in OPEN_PATHS
         and request.path.startswith("/v1/")
         and not request.path.startswith("/v1/peer/")
@@ -118,7 +133,7 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def request_log(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One structured line per request (and the slow-client guard's bookkeeping)."""
+    """One structured line and one count per request (and the slow-client guard's books)."""
     start = time.perf_counter()
     status = 500
     guard = request.app[GUARD]
@@ -127,14 +142,19 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
         response = await handler(request)
         status = response.status
         return response
+    except web.HTTPException as exc:  # a redirect raised by a handler
+        status = exc.status
+        raise
     finally:
         guard.request_finished(request.transport)
+        seconds = time.perf_counter() - start
+        request.app[METRICS].observe(request, status, seconds)
         log.info(
             "request method=%s path=%s status=%d ms=%.1f peer=%s",
             untrusted(request.method),
             untrusted(request.path),
             status,
-            (time.perf_counter() - start) * 1000,
+            seconds * 1000,
             untrusted(request.remote),
         )
 
@@ -143,19 +163,41 @@ def make_app(node: Node, gossip: Gossip | None, token: str) -> web.Application:
     """The HTTP application for ``node``; the caller starts and stops gossip and upkeep."""
     config = node.config
     app = web.Application(
-        middlewares=[request_log, errors, auth], client_max_size=config.max_body_bytes
+        middlewares=[request_log, errors, auth, console_middleware],
+        client_max_size=config.max_body_bytes,
     )
     app[NODE] = node
     app[TOKEN] = token
     app[API_LIMIT] = RateLimiter(config.api_rate, config.api_burst)
     app[GUARD] = ConnectionGuard(config.request_timeout_s, config.max_connections)
     app[BODY_TIMEOUT] = 3 * config.request_timeout_s
+    app[LIFECYCLE] = Lifecycle()
     stream.setup(app)
     for method, path, handler, _ in ROUTES:
         app.router.add_route(method, path, handler)
+    limiters = {"api": app[API_LIMIT], "case_pin": node.pins.per_client}
     if gossip is not None:
         app[GOSSIP] = gossip
-        limiter = RateLimiter(config.peer_rate, config.peer_burst)
-        app.add_subapp("/v1/peer/", make_peer_app(node, gossip, limiter))
+        app[PEER_LIMIT] = limiters["peer"] = RateLimiter(config.peer_rate, config.peer_burst)
+        app.add_subapp("/v1/peer/", make_peer_app(node, gossip, limiters["peer"]))
+    console = Console(node.store, node.clock, console_settings(node))
+    limiters["console_login"] = console.guard.per_client
+    add_console(app, console)
     add_web_routes(app)
+    app[METRICS] = Metrics(node, gossip, limiters, app[GUARD], console)
+    app.on_cleanup.append(_close_metrics)
     return app
+
+
+def console_settings(node: Node) -> ConsoleSettings:
+    config = node.config
+    return ConsoleSettings(
+        idle_ms=round(config.console_idle_minutes * 60_000),
+        lifetime_ms=round(config.console_session_hours * 3_600_000),
+        listener=Listener(config.public_url, config.trusted_proxies),
+        caseworkers=config.role == "publisher",
+    )
+
+
+async def _close_metrics(app: web.Application) -> None:
+    app[METRICS].close()

@@ -14,6 +14,7 @@ from node.api import shapes
 from node.api.context import json_response, node_of, read_json
 from node.api.errors import NotFoundError, PayloadTooLargeError
 from node.matching.matcher import Query
+from node.replica.cases import Case
 from node.replica.lookup import Lookup, Match
 from protocol.identity import parse_hex
 
@@ -26,9 +27,13 @@ MAX_MATCHES = 100_000
 async def submit(request: web.Request) -> web.Response:
     node = node_of(request)
     doc = await read_json(request)
-    body = shapes.parse_submit(doc, node.case_secret)
+    submitted = shapes.parse_submit(doc)
     key = shapes.parse_idempotency_key(doc)
-    published = await node.publisher.publish(body, key)
+    cases: dict[str, Case] = {}
+    for ref in sorted({s.case for s in submitted if s.case is not None}):
+        cases[ref] = await node.cases.get_or_open(ref, "operator")
+    items = [(s.item, cases[s.case] if s.case else None) for s in submitted]
+    published = await node.cases.publish(items, key)
     # An earlier submission under the same key answers 200 with what it published.
     return json_response(
         shapes.published_view(published.entry, duplicate=not published.fresh),
@@ -38,7 +43,15 @@ async def submit(request: web.Request) -> web.Response:
 
 async def revoke(request: web.Request) -> web.Response:
     asked = shapes.parse_revoke(await read_json(request))
-    entry = await node_of(request).publisher.revoke(
+    node = node_of(request)
+    if asked.case is not None:
+        case = await node.cases.get(asked.case)
+        if case is None:
+            raise NotFoundError(f"no case {asked.case!r}")
+        revokes = await node.cases.withdraw(case, None, asked.reason)
+        return json_response(shapes.case_revoked_view(case.reference, revokes), status=201)
+    assert asked.entry_id is not None
+    entry = await node.publisher.revoke(
         asked.entry_id, asked.items, asked.reason, erase=asked.erase
     )
     return json_response(shapes.published_view(entry), status=201)

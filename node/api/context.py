@@ -12,12 +12,15 @@ from aiohttp import web
 
 from node.api.errors import BadRequestError
 from node.federation.gossip import Gossip
-from node.limits import read_body
+from node.limits import ConnectionGuard, LimitsStatus, RateLimiter, read_body
 from node.replica.node import Node
 
 NODE: web.AppKey[Node] = web.AppKey("node", Node)
 GOSSIP: web.AppKey[Gossip] = web.AppKey("gossip", Gossip)
 TOKEN: web.AppKey[str] = web.AppKey("token", str)
+API_LIMIT: web.AppKey[RateLimiter] = web.AppKey("api_limit", RateLimiter)
+PEER_LIMIT: web.AppKey[RateLimiter] = web.AppKey("api_peer_limit", RateLimiter)
+GUARD: web.AppKey[ConnectionGuard] = web.AppKey("guard", ConnectionGuard)
 
 
 def node_of(request: web.Request) -> Node:
@@ -26,6 +29,12 @@ def node_of(request: web.Request) -> Node:
 
 def gossip_of(request: web.Request) -> Gossip | None:
     return request.config_dict.get(GOSSIP)
+
+
+def limits_of(request: web.Request) -> LimitsStatus:
+    """What the application's rate limiters and connection guard have refused so far."""
+    app = request.config_dict
+    return LimitsStatus.of(app[API_LIMIT], app.get(PEER_LIMIT), app[GUARD])
 
 
 def json_response(doc: Any, status: int = 200) -> web.Response:

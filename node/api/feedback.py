@@ -48,10 +48,11 @@ async def feedback_entries(request: web.Request) -> web.Response:
     """
     node = node_of(request)
     case = request.query.get("case")
-    ref = None
+    entries = None
     if case is not None:
         if not 0 < len(case) <= shapes.MAX_CASE_LEN:
             raise BadRequestError(f"case must be 1 to {shapes.MAX_CASE_LEN} characters")
-        ref = shapes.case_ref(node.case_secret, case)
-    adds = await FeedbackReads(node.store, node.org).on_our_adds(ref)
+        found = await node.cases.get(case)
+        entries = [] if found is None else await node.cases.entries(found)
+    adds = await FeedbackReads(node.store, node.org).on_our_adds(entries)
     return json_response(shapes.our_feedback_view(node.org, case, adds, node.names()))

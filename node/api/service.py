@@ -14,14 +14,21 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from node.api.app import GUARD, make_app
+from node.api.app import make_app
+from node.api.context import GUARD
+from node.api.metrics import METRICS, metrics_app
+from node.api.probes import LIFECYCLE
+from node.config import split_address
 from node.datadir import read_secret
 from node.federation.client import HttpTransports
 from node.federation.gossip import ConfigPeers, Gossip
 from node.replica.node import Node
+from node.web.console import CONSOLE, Console
 
 log = logging.getLogger("hashbank.http")
 EXPIRY_SWEEP_S = 10.0
+# Dead console sessions are deleted when next presented; this sweeps the ones never seen again.
+SESSION_SWEEP_EVERY = 30  # expiry sweeps, so about every five minutes
 
 
 class Service:
@@ -40,6 +47,9 @@ class Service:
         )
         self.server: asyncio.Server | None = None
         self.url = ""
+        self.metrics_url = ""
+        self._metrics_runner: web.AppRunner | None = None
+        self._metrics_server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int) -> str:
@@ -53,11 +63,36 @@ class Service:
         self.url = f"http://{bound[0]}:{bound[1]}"
         # Gossip starts once peer routes can answer: a peer may call back at once.
         await self.gossip.start()
-        self._sweeper = asyncio.create_task(_sweep_expired(self.node), name="expiry sweep")
+        if self.node.config.metrics_listen:
+            await self._serve_metrics(self.node.config.metrics_listen)
+        self._sweeper = asyncio.create_task(
+            _sweep_expired(self.node, self.app[CONSOLE]), name="expiry sweep"
+        )
         return self.url
+
+    async def _serve_metrics(self, address: str) -> None:
+        """``/metrics`` without a token on its own address (``[metrics] listen``)."""
+        host, port = split_address(address, "metrics.listen")
+        self._metrics_runner = runner = web.AppRunner(
+            metrics_app(self.app[METRICS]), access_log=None, handle_signals=False
+        )
+        await runner.setup()
+        if runner.server is None:
+            raise RuntimeError("the metrics runner must be set up before listening")
+        self._metrics_server = await asyncio.get_running_loop().create_server(
+            runner.server, host, port
+        )
+        bound = self._metrics_server.sockets[0].getsockname()
+        self.metrics_url = f"http://{bound[0]}:{bound[1]}/metrics"
+        log.info("metrics listening url=%s", self.metrics_url)
 
     async def stop(self) -> None:
         """Stop serving, gossip and the sweep (the node itself stays open)."""
+        self.app[LIFECYCLE].stopping = True  # /readyz answers 503 from here on
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+        if self._metrics_runner is not None:
+            await self._metrics_runner.cleanup()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -69,14 +104,18 @@ class Service:
         await self.transports.close()
 
 
-async def _sweep_expired(node: Node) -> None:
+async def _sweep_expired(node: Node, console: Console) -> None:
+    rounds = 0
     while True:
         await asyncio.sleep(EXPIRY_SWEEP_S)
+        rounds += 1
         try:
             if n := await node.expire():
                 log.info("expired items=%d", n)
             if n := node.expire_held():
                 log.info("dropped held entries=%d (held too long)", n)
+            if rounds % SESSION_SWEEP_EVERY == 0 and (n := await console.sessions.sweep()):
+                log.info("ended idle console sessions=%d", n)
         except Exception:
             log.exception("expiry sweep failed")
 

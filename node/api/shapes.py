@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +17,7 @@ from node.api.errors import BadRequestError, PayloadTooLargeError
 from node.federation.gossip import FederationStatus
 from node.federation.peer_link import PeerStatus
 from node.federation.staleness import Sighting
+from node.limits import LimitsStatus
 from node.matching.matcher import Query
 from node.replica.charters import CharterReport
 from node.replica.feedback import AddFeedback, Feedback
@@ -91,11 +90,6 @@ def _enum_name(value: Any, enum: type[Any], where: str) -> Any:
     return names[value]
 
 
-def case_ref(secret: bytes, case: str) -> bytes:
-    """The opaque id published for a helpline's case reference (HMAC under a local secret)."""
-    return hmac.new(secret, case.encode(), hashlib.sha256).digest()[:16]
-
-
 def parse_idempotency_key(doc: Any) -> str | None:
     """The optional ``idempotency_key`` of a submission (1 to 200 printable characters)."""
     key = doc.get("idempotency_key") if isinstance(doc, dict) else None
@@ -106,13 +100,21 @@ def parse_idempotency_key(doc: Any) -> str | None:
     return key
 
 
-def parse_submit(doc: Any, case_secret: bytes) -> AddBody:
-    """``{"items": [{"signal_type", "value", "labels", "case", "expires_ms"}]}`` → add body."""
+@dataclass(frozen=True, slots=True)
+class SubmittedItem:
+    """One item of a submission, and the case reference it names (if any)."""
+
+    item: HashItem
+    case: str | None
+
+
+def parse_submit(doc: Any) -> list[SubmittedItem]:
+    """``{"items": [{"signal_type", "value", "labels", "case", "expires_ms"}]}`` → items."""
     items = _list(_object(doc, "request body"), "items", "", max_len=MAX_ITEMS)
-    return AddBody(tuple(_parse_item(i, raw, case_secret) for i, raw in enumerate(items)))
+    return [_parse_item(i, raw) for i, raw in enumerate(items)]
 
 
-def _parse_item(i: int, raw: Any, case_secret: bytes) -> HashItem:
+def _parse_item(i: int, raw: Any) -> SubmittedItem:
     where = f"items[{i}]."
     item = _object(raw, f"items[{i}]")
     spec = signal_type(item.get("signal_type"), f"{where}signal_type")
@@ -125,28 +127,36 @@ def _parse_item(i: int, raw: Any, case_secret: bytes) -> HashItem:
         raise BadRequestError(f"{where}case must be 1 to {MAX_CASE_LEN} characters")
     expires = _int(item, "expires_ms", where)
     # Labels are a set: sort and de-duplicate for the caller, the wire wants one form.
-    return HashItem(
-        spec.name,
-        value,
-        tuple(sorted(set(labels))),
-        case_ref(case_secret, case) if case else None,
-        expires,
-    )
+    parsed = HashItem(spec.name, value, tuple(sorted(set(labels))), None, expires)
+    return SubmittedItem(parsed, case)
 
 
 @dataclass(frozen=True, slots=True)
 class RevokeRequest:
-    """What ``POST /v1/revocations`` asks: withdraw (and with ``erase``, erase) an entry."""
+    """What to withdraw: an entry (whole, or some items), or every item of a case; with
+    ``erase``, an entry whose body every node is also to drop."""
 
-    entry_id: bytes
+    entry_id: bytes | None
+    case: str | None
     items: tuple[int, ...] | None
     reason: RevokeReason
     erase: bool = False
 
 
 def parse_revoke(doc: Any) -> RevokeRequest:
-    """``{"entry_id", "items"?, "reason"?, "erase"?}`` → what to revoke."""
+    """``{"entry_id" | "case", "items"?, "reason"?, "erase"?}`` → what to withdraw."""
     body = _object(doc, "request body")
+    reason = _enum_name(body.get("reason", "unspecified"), RevokeReason, "reason")
+    if "case" in body and "entry_id" not in body:
+        case = _str(body, "case", "")
+        assert case is not None
+        if not 0 < len(case) <= MAX_CASE_LEN:
+            raise BadRequestError(f"case must be 1 to {MAX_CASE_LEN} characters")
+        if body.get("items") is not None:
+            raise BadRequestError("items cannot be given with case: a case is withdrawn whole")
+        if body.get("erase", False) is not False:
+            raise BadRequestError("erase names one entry: give entry_id, not case")
+        return RevokeRequest(None, case, None, reason)
     entry_id = parse_hex(body.get("entry_id"), 32, "entry_id")
     items = body.get("items")
     if items is not None:
@@ -157,13 +167,12 @@ def parse_revoke(doc: Any) -> RevokeRequest:
         ):
             raise BadRequestError("items must be a non-empty array of item indexes (integers)")
         items = tuple(sorted(set(items)))
-    reason = body.get("reason", "unspecified")
     erase = body.get("erase", False)
     if not isinstance(erase, bool):
         raise BadRequestError("erase must be true or false")
     if erase and items is not None:
         raise BadRequestError("an erasing revoke names whole entries: leave out items")
-    return RevokeRequest(entry_id, items, _enum_name(reason, RevokeReason, "reason"), erase)
+    return RevokeRequest(entry_id, None, items, reason, erase)
 
 
 def parse_feedback(doc: Any) -> FeedbackBody:
@@ -295,6 +304,30 @@ def parse_import(doc: Any) -> list[bytes]:
     return out
 
 
+# --- console accounts (the operator's commands) -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserRequest:
+    """``POST /v1/users``: a new console account; no ``password``: the node makes one."""
+
+    name: str
+    role: str
+    password: str | None
+
+
+def parse_user_add(doc: Any) -> UserRequest:
+    obj = _object(doc, "the request")
+    name, role = _str(obj, "name", ""), _str(obj, "role", "")
+    return UserRequest(str(name), str(role), parse_password(obj))
+
+
+def parse_password(doc: Any) -> str | None:
+    """The optional ``password`` of an account request object."""
+    obj = _object(doc, "the request")
+    return _str(obj, "password", "") if "password" in obj else None
+
+
 # --- query parameters ----------------------------------------------------------------------
 
 
@@ -356,6 +389,11 @@ def parse_charter_post(doc: Any) -> bytes:
 # --- responses -----------------------------------------------------------------------------
 
 
+def case_revoked_view(case: str, entries: Sequence[Entry]) -> dict[str, Any]:
+    """The revokes that withdrew a case: ``{"case", "revocations": [{"entry_id", "seq"}]}``."""
+    return {"case": case, "revocations": [published_view(e) for e in entries]}
+
+
 def published_view(entry: Entry, *, duplicate: bool | None = None) -> dict[str, Any]:
     view: dict[str, Any] = {"entry_id": entry.id.hex(), "seq": entry.seq}
     if duplicate is not None:
@@ -396,7 +434,9 @@ def forks_view(forks: Sequence[ForkRecord]) -> dict[str, Any]:
     }
 
 
-def status_view(replica: ReplicaStatus, federation: FederationStatus | None) -> dict[str, Any]:
+def status_view(
+    replica: ReplicaStatus, federation: FederationStatus | None, limits: LimitsStatus
+) -> dict[str, Any]:
     """``GET /v1/status``."""
     sightings = federation.sightings if federation else {}
     counts = replica.counts
@@ -424,10 +464,25 @@ def status_view(replica: ReplicaStatus, federation: FederationStatus | None) -> 
         ],
         "feeds": [_feed_status(f, sightings.get(f.author)) for f in replica.feeds],
         "behind": _behind(replica, sightings),
+        "limits": _limits_status(limits),
     }
     if federation is not None:
         doc["peers"] = [_peer_status(p) for p in federation.peers]
     return doc
+
+
+def _limits_status(limits: LimitsStatus) -> dict[str, Any]:
+    peer = None if limits.peer_refused is None else {"refused": limits.peer_refused}
+    return {
+        "api": {"refused": limits.api_refused},
+        "peer": peer,
+        "connections": {
+            "open": limits.connections,
+            "max": limits.max_connections,
+            "closed_slow": limits.closed_slow,
+            "refused": limits.connections_refused,
+        },
+    }
 
 
 def _charter_status(charter: CharterStatus | None) -> dict[str, Any] | None:

@@ -84,7 +84,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    doc: dict[str, Any] = {"entry_id": args.entry_id, "reason": args.reason}
+    if (args.entry_id is None) == (args.case is None):
+        raise UsageError("give either an entry id or --case REF (every entry of that case)")
+    if args.case is not None:
+        if args.items or args.erase:
+            raise UsageError(
+                "--items and --erase cannot be used with --case: a case is withdrawn whole"
+            )
+        doc: dict[str, Any] = {"case": args.case, "reason": args.reason}
+        print(json.dumps(client_for(args).post("/v1/revocations", doc)))
+        return 0
+    doc = {"entry_id": args.entry_id, "reason": args.reason}
     if args.erase:
         if args.items:
             raise UsageError("--erase names the whole entry: leave out --items")
@@ -162,9 +172,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _add_revoke_parser(commands: Commands) -> None:
     p = commands.add(
-        "revoke", cmd_revoke, "withdraw one of your entries, or some of its items", client=True
+        "revoke",
+        cmd_revoke,
+        "withdraw one of your entries, some of its items, or every entry of a case",
+        client=True,
     )
-    p.add_argument("entry_id")
+    p.add_argument("entry_id", nargs="?")
+    p.add_argument("--case", help="withdraw every entry of this case reference")
     p.add_argument("--items", help="comma-separated item indexes (default: the whole entry)")
     p.add_argument("--reason", default="victim_request", choices=names(RevokeReason))
     p.add_argument(

@@ -1,7 +1,7 @@
 """The ``hashbank`` command line: the parser, and the one place errors become exit statuses.
 
 Each command group lives in its own module (``node``, ``bank``, ``peers``, ``charter``,
-``platform`` via ``bank``, ``importer``) and declares its commands through
+``platform`` via ``bank``, ``importer``, ``users``) and declares its commands through
 ``node.cli.parsing.Commands``.
 """
 
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from node import __version__
-from node.cli import bank, charter, importer, node, peers
+from node.cli import bank, charter, importer, node, peers, users
 from node.cli.errors import CliError
 from node.cli.parsing import Commands
 from node.errors import ConfigError, NodeError
@@ -22,7 +22,7 @@ from node.logs import setup_logging
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("hashbank")
-GROUPS = (node, bank, peers, charter, importer)
+GROUPS = (node, bank, peers, charter, importer, users)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _run(argv)
+        finally:
+            # Output still buffered here would otherwise meet a reader that went away in
+            # Python's own exit flush, which reports it ("Exception ignored …", status 120).
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:

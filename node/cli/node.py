@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
 import sys
 from pathlib import Path
 
 from node.cli.parsing import Commands
-from node.config import ROLES, initialise
+from node.config import ROLES, initialise, load_config
 from node.datadir import DataDir, DataLock
+from node.logs import FORMATS, setup_logging
 from node.replica.node import Node
 
 # Cycle-collector thresholds for a running node (the default is 700, 10, 10): see cmd_run.
@@ -45,6 +47,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     data = DataDir(Path(args.data))
     data.require()
+    fmt = args.log_format or load_config(data).log_format
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO, fmt)
     # Verification threads and the event loop share the GIL; a shorter switch interval keeps
     # the loop (and SQLite's thread) fed while a thread decodes, instead of waiting 5 ms turns.
     sys.setswitchinterval(0.0005)
@@ -101,5 +105,10 @@ def add_parsers(commands: Commands) -> None:
     p = commands.add("run", cmd_run, "serve the node until SIGINT/SIGTERM")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        help="log lines as readable text (default) or one JSON object each (default: [log] format)",
+    )
 
     commands.add("rebuild", cmd_rebuild, "re-derive the bank from stored entries (node stopped)")

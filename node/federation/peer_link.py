@@ -25,6 +25,7 @@ from node.federation.client import PeerTransport
 from node.federation.errors import PeerError
 from node.federation.port import Replica
 from node.federation.staleness import HeadWatch
+from node.stats import SLOW_BUCKETS, Timings
 from protocol.errors import ProtocolError
 from protocol.feed import decode_fork_proof
 from protocol.identity import PublicKey
@@ -95,6 +96,7 @@ class PeerLink:
         self.last_ok_ms = 0
         self.last_error = ""
         self.agreement = Agreement(replica=replica, client=transport, clock=clock, peer=url)
+        self.sync_timings = Timings(SLOW_BUCKETS)  # completed pulls, for /metrics
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -185,6 +187,7 @@ class PeerLink:
         await self.agreement.check(digests, self.key)
         if pull.comparison.offer:
             await self.client.notify()
+        self.sync_timings.observe(time.perf_counter() - started)
         log.info(
             "sync peer=%s stored=%d completed=%d behind=%d ahead=%d stalled=%d diverged=%d ms=%.0f",
             self.url,

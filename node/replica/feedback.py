@@ -82,17 +82,17 @@ class FeedbackReads:
                 out.setdefault((name, fb.body.value), []).append(fb)
         return out
 
-    async def on_our_adds(self, case_ref: bytes | None) -> list[AddFeedback]:
-        """Our adds with the feedback naming them; with ``case_ref``, all adds of that case.
+    async def on_our_adds(self, adds: Sequence[StoredEntry] | None) -> list[AddFeedback]:
+        """Our adds with the feedback naming them: ``adds`` (a case's) or all that have some.
 
-        Without a case only entries that have feedback are listed.
+        Without ``adds`` only entries that have feedback are listed.
         """
         by_target: dict[bytes, list[Feedback]] = {}
-        for row in await self.store.feedback_on_author(self.org, case_ref):
+        for row in await self.store.feedback_on_author(self.org):
             for fb in decode_feedback([row.feedback]):
                 by_target.setdefault(row.target_id, []).append(fb)
-        if case_ref is not None:
-            targets = await self.store.adds_of_case(self.org, case_ref)
+        if adds is not None:
+            targets = list(adds)
         else:
             found = [await self.store.entry_by_id(t) for t in by_target]
             targets = [e for e in found if e is not None]

@@ -6,12 +6,17 @@ partial index (one batched query per signal type) and the rows the answer report
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from node.matching.matcher import Matcher, Query
+from node.stats import Timings
 from node.store import ItemRow, Store
 from protocol.signals import Comparison
+
+# What ``Lookup.timings`` times: the PDQ index, the store's exact lookups, a whole match.
+PARTS = ("pdq", "exact", "total")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,16 +33,31 @@ class Lookup:
     def __init__(self, store: Store, matcher: Matcher) -> None:
         self.store = store
         self.matcher = matcher
+        # For /metrics: durations per part, queries per signal type, matches found.
+        self.timings = {part: Timings() for part in PARTS}
+        self.queries: collections.Counter[str] = collections.Counter()
+        self.found = 0
 
     async def match(self, queries: Sequence[Query], threshold: int) -> list[list[Match]]:
         """For each query in order, the active items within ``threshold`` (PDQ) or equal."""
+        with self.timings["total"].time():
+            self.queries.update(q.signal.name for q in queries)
+            results = await self._match(queries, threshold)
+        self.found += sum(map(len, results))
+        return results
+
+    async def _match(self, queries: Sequence[Query], threshold: int) -> list[list[Match]]:
         found: list[list[tuple[int, int]]] = [[] for _ in queries]
         pdq_at = [i for i, q in enumerate(queries) if q.signal.comparison is Comparison.HAMMING]
-        hits = await self.matcher.query([queries[i].value for i in pdq_at], threshold)
-        for i, result in zip(pdq_at, hits, strict=True):
-            found[i] = result
+        if pdq_at:
+            with self.timings["pdq"].time():
+                hits = await self.matcher.query([queries[i].value for i in pdq_at], threshold)
+            for i, result in zip(pdq_at, hits, strict=True):
+                found[i] = result
         rows: dict[int, ItemRow] = {}
-        await self._exact(queries, found, rows)
+        if len(pdq_at) < len(queries):
+            with self.timings["exact"].time():
+                await self._exact(queries, found, rows)
         wanted = sorted({item_id for hits in found for item_id, _ in hits} - set(rows))
         rows.update(await self.store.items_by_ids(wanted))
         return [

@@ -17,7 +17,9 @@ from node import __version__
 from node.clock import SYSTEM, Clock
 from node.config import Config, load_config
 from node.datadir import DataDir, load_case_secret, load_key
+from node.limits import RateLimiter
 from node.matching.matcher import Matcher
+from node.replica.cases import Cases, CaseSeal, PinGuard
 from node.replica.charters import CharterKeeper, CharterReport
 from node.replica.decoder import Decoder
 from node.replica.events import Events, Listener
@@ -43,13 +45,22 @@ from protocol.signals import PDQ
 from protocol.sync import FeedDigest, FeedRow
 
 log = logging.getLogger("hashbank.node")
+# Case-number-and-PIN attempts one client may make in a window, whatever the case numbers.
+PIN_TRIES = 20
+PIN_WINDOW_S = 600.0
 
 
 class Node:
     """One hashbank node, bound to its data directory and store."""
 
     def __init__(
-        self, data: DataDir, config: Config, keys: KeyRing, store: Store, clock: Clock = SYSTEM
+        self,
+        data: DataDir,
+        config: Config,
+        keys: KeyRing,
+        store: Store,
+        case_secret: bytes,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.data = data
         self.config = config
@@ -61,7 +72,6 @@ class Node:
         self.keys = keys
         self.store = store
         self.clock = clock
-        self.case_secret = b""
         self.started = clock.monotonic()
         self.index_origin = ""  # "loaded" (a saved index matched the store) or "built"
         self.events = Events()
@@ -88,16 +98,24 @@ class Node:
             decoder=self.decoder, events=events, clock=clock,
         )  # fmt: skip
         self.lookup = Lookup(store, matcher)
+        self.cases = Cases(
+            store=store, publisher=self.publisher, seal=CaseSeal(case_secret), clock=clock,
+            org=self.org,
+        )  # fmt: skip
+        self.pins = PinGuard(store, clock, RateLimiter(PIN_TRIES / PIN_WINDOW_S, PIN_TRIES))
 
     @classmethod
-    async def open(cls, data: DataDir, *, check: bool = True) -> Node:
+    async def open(cls, data: DataDir, *, check: bool = True, clock: Clock = SYSTEM) -> Node:
         """Open the node in ``data``: configuration, key, store, and in-memory state."""
         data.require()
         config = load_config(data)
         keys = KeyRing(data, load_key(data))
         store = await Store.open(data.store, create=True, check=check)
-        node = cls(data, config, keys, store)
-        node.case_secret = load_case_secret(data)
+        try:
+            node = cls(data, config, keys, store, load_case_secret(data), clock)
+        except BaseException:
+            await store.close()
+            raise
         try:
             await node._load()
         except BaseException:

@@ -10,6 +10,7 @@ takedown that ends, our next entry goes to the first seq after it (docs/protocol
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from node.clock import Clock
@@ -39,6 +40,9 @@ from protocol.errors import UnauthorizedError
 from protocol.identity import OrgId, SigningKey
 
 OWN_HEAD_WAIT_S = 10.0
+# Writes that must land in the same transaction as a newly signed entry (a case link, say).
+Also = Callable[[Transaction, Entry], Awaitable[None]]
+Same = Callable[[Body, Body], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +81,20 @@ class Publisher:
         self.clock = clock
         self.own_head_confirmed = own_head_confirmed
 
-    async def publish(self, body: Body, idempotency_key: str | None = None) -> Published:
+    async def publish(
+        self,
+        body: Body,
+        idempotency_key: str | None = None,
+        *,
+        also: Also | None = None,
+        same: Same | None = None,
+    ) -> Published:
         """Sign ``body`` as our next entry and store it; returns once durable and matchable.
 
         A key already used returns the entry first published under it, so retries and resumed
         imports never publish twice; reusing a key for different content is a conflict.
+        ``also`` writes, in the same transaction, what belongs with the new entry; ``same``
+        decides whether an earlier body is "the same content" (default: equal bodies).
         """
         if self.subscriber and body.kind is not Kind.FEEDBACK:
             raise UnauthorizedError(
@@ -93,11 +106,13 @@ class Publisher:
             if idempotency_key is not None:
                 earlier = await txn.idempotent_entry(idempotency_key)
                 if earlier is not None:
-                    return _repeat(decode_entry(earlier.raw), body, idempotency_key)
+                    return _repeat(decode_entry(earlier.raw), body, idempotency_key, same)
             entry = self._sign_next(body)
             plan = await self.feeds.write(txn, [entry], self.clock.now_ms())
             if idempotency_key is not None:
                 await txn.remember_idempotency(idempotency_key, entry.id, self.clock.now_ms())
+            if also is not None:
+                await also(txn, entry)
             txn.on_commit(lambda: self.feeds.committed([entry]))
             txn.on_commit(
                 lambda: indexed.append(
@@ -231,7 +246,7 @@ class Publisher:
             ) from None
 
 
-def _repeat(entry: Entry, body: Body, key: str) -> Published:
-    if entry.body != body:
+def _repeat(entry: Entry, body: Body, key: str, same: Same | None) -> Published:
+    if entry.body is None or not (same(entry.body, body) if same else entry.body == body):
         raise ConflictError(f"idempotency_key {key!r} was used for different content")
     return Published(entry, False)

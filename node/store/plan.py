@@ -156,17 +156,7 @@ def plan_batch(
         elif isinstance(body, RevokeBody):
             _plan_revoke(entry, body, cursor, ctx, plan)
         elif isinstance(body, FeedbackBody):
-            plan.feedback.append(
-                (
-                    cursor,
-                    author,
-                    body.signal_type,
-                    body.value,
-                    int(body.verdict),
-                    body.entry_id,
-                    int(body.note),
-                )
-            )
+            plan.feedback.append(_feedback_row(cursor, author, body))
     plan.heads = [
         (author, seq, e.id, e.header.timestamp_ms, now_ms) for author, (seq, e) in heads.items()
     ]
@@ -210,6 +200,18 @@ def _row(
         )
     )
     return entry
+
+
+def _feedback_row(cursor: int, giver: bytes, body: FeedbackBody) -> tuple[object, ...]:
+    return (
+        cursor,
+        giver,
+        body.signal_type,
+        body.value,
+        int(body.verdict),
+        body.entry_id,
+        int(body.note),
+    )
 
 
 def _plan_add(

@@ -15,11 +15,15 @@ import numpy as np
 
 from node.store.rows import (
     ActiveItem,
+    AuditRow,
+    CaseRow,
     CharterForkRecord,
     FeedbackOnAdd,
     ForkRecord,
     ItemRow,
+    SessionRow,
     StoredEntry,
+    UserRow,
 )
 from protocol.body import Kind
 from protocol.feed import FeedHead
@@ -34,6 +38,15 @@ MAX_STORED_SEQ = 2**63 - 1
 ALL_KINDS = tuple(Kind)
 ADD = int(Kind.ADD)
 
+CASE_COLUMNS = (
+    "case_id, reference, origin, created_ms, pin_hash, pin_salt, failed_attempts, locked_until_ms"
+)
+USER_COLUMNS = (
+    "user_id, name, role, password, must_change, disabled, created_ms, failed_logins, "
+    "locked_until_ms"
+)
+_SESSION_USER_COLUMNS = ", ".join(f"u.{c.strip()}" for c in USER_COLUMNS.split(","))
+AUDIT_COLUMNS = "audit_id, at_ms, actor, action, subject, detail"
 ENTRY_COLUMNS = (
     "cursor, id, author, seq, kind, timestamp_ms, received_ms, raw, erased, void, incomplete"
 )
@@ -56,6 +69,13 @@ def item_row(row: Sequence[Any]) -> ItemRow:
     item_id, sig, value, labels, entry_id, author, idx, active = row
     labels_tuple = tuple(labels.split(",")) if labels else ()
     return ItemRow(item_id, sig, value, labels_tuple, entry_id, author, idx, active == 1)
+
+
+def user_row(row: Sequence[Any]) -> UserRow:
+    user_id, name, role, password, must_change, disabled, created, failed, locked = row
+    return UserRow(
+        user_id, name, role, password, bool(must_change), bool(disabled), created, failed, locked
+    )
 
 
 def _marks(n: int) -> str:
@@ -92,6 +112,10 @@ class Reader:
     async def _entries(self, where: str, params: Sequence[object]) -> list[StoredEntry]:
         rows = await self._all(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE {where}", params)
         return [entry_row(r) for r in rows]
+
+    async def ping(self) -> None:
+        """One trivial read: raises if the connection cannot answer (closed, broken)."""
+        await self._scalar("SELECT 1")
 
     # --- entries ---------------------------------------------------------------------------
 
@@ -262,6 +286,99 @@ class Reader:
             "(SELECT entry_cursor FROM items WHERE case_ref = ?) ORDER BY cursor",
             (author, case_ref),
         )
+
+    # --- cases -----------------------------------------------------------------------------
+
+    async def case_by_reference(self, reference: str) -> CaseRow | None:
+        rows = await self._all(
+            f"SELECT {CASE_COLUMNS} FROM cases WHERE reference = ?", (reference,)
+        )
+        return CaseRow(*rows[0]) if rows else None
+
+    async def case_by_id(self, case_id: int) -> CaseRow | None:
+        rows = await self._all(f"SELECT {CASE_COLUMNS} FROM cases WHERE case_id = ?", (case_id,))
+        return CaseRow(*rows[0]) if rows else None
+
+    async def cases_page(
+        self, *, search: str | None, before_id: int | None, limit: int
+    ) -> list[CaseRow]:
+        """Cases, newest first; ``search`` matches a part of the case number."""
+        where, params = ["1 = 1"], list[object]()
+        if search:
+            where.append("instr(lower(reference), lower(?)) > 0")
+            params.append(search)
+        if before_id is not None:
+            where.append("case_id < ?")
+            params.append(before_id)
+        rows = await self._all(
+            f"SELECT {CASE_COLUMNS} FROM cases WHERE {' AND '.join(where)} "
+            "ORDER BY case_id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [CaseRow(*r) for r in rows]
+
+    async def entries_of_case(self, case_id: int) -> list[StoredEntry]:
+        """The entries of a case, in feed order."""
+        return await self._entries(
+            "id IN (SELECT entry_id FROM case_entries WHERE case_id = ?) ORDER BY cursor",
+            (case_id,),
+        )
+
+    async def cases_of_entries(self, entry_ids: Sequence[bytes]) -> dict[bytes, list[int]]:
+        rows = await self._in(
+            "SELECT entry_id, case_id FROM case_entries WHERE entry_id IN ({})", list(entry_ids)
+        )
+        out: dict[bytes, list[int]] = {}
+        for entry_id, case_id in rows:
+            out.setdefault(entry_id, []).append(int(case_id))
+        return out
+
+    # --- console accounts, sessions, audit -------------------------------------------------
+
+    async def user_by_name(self, name: str) -> UserRow | None:
+        rows = await self._all(f"SELECT {USER_COLUMNS} FROM users WHERE name = ?", (name,))
+        return user_row(rows[0]) if rows else None
+
+    async def users(self) -> list[UserRow]:
+        rows = await self._all(f"SELECT {USER_COLUMNS} FROM users ORDER BY name")
+        return [user_row(r) for r in rows]
+
+    async def session_by_hash(self, token_hash: bytes) -> SessionRow | None:
+        """The session whose token hashes to ``token_hash``, with its user."""
+        rows = await self._all(
+            "SELECT s.token_hash, s.csrf, s.created_ms, s.last_seen_ms, s.expires_ms, "
+            f"{_SESSION_USER_COLUMNS} FROM sessions s JOIN users u ON u.user_id = s.user_id "
+            "WHERE s.token_hash = ?",
+            (token_hash,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return SessionRow(r[0], r[1], r[2], r[3], r[4], user_row(r[5:]))
+
+    async def session_count(self, user_id: int) -> int:
+        return int(
+            await self._scalar("SELECT COUNT(*) FROM sessions WHERE user_id = ?", (user_id,))
+        )
+
+    async def audit_page(
+        self, *, before_id: int | None, limit: int, actor: str | None, action: str | None
+    ) -> list[AuditRow]:
+        """Audit lines, newest first, optionally of one actor and/or one action."""
+        where, params = ["1 = 1"], list[object]()
+        for column, value in (("actor", actor), ("action", action)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if before_id is not None:
+            where.append("audit_id < ?")
+            params.append(before_id)
+        rows = await self._all(
+            f"SELECT {AUDIT_COLUMNS} FROM audit WHERE {' AND '.join(where)} "
+            "ORDER BY audit_id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [AuditRow(*r) for r in rows]
 
     # --- feedback --------------------------------------------------------------------------
 

@@ -73,6 +73,59 @@ class CharterForkRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseRow:
+    """One of this helpline's cases, as stored (local only, never published)."""
+
+    case_id: int
+    reference: str
+    origin: str
+    created_ms: int
+    pin_hash: bytes | None
+    pin_salt: bytes | None
+    failed_attempts: int
+    locked_until_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """A console account, as stored (``password`` is the KDF record, never a password)."""
+
+    user_id: int
+    name: str
+    role: str
+    password: str
+    must_change: bool
+    disabled: bool
+    created_ms: int
+    failed_logins: int
+    locked_until_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """A console session with its user, as one read returns them."""
+
+    token_hash: bytes
+    csrf: str
+    created_ms: int
+    last_seen_ms: int
+    expires_ms: int
+    user: UserRow
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One line of the audit log; ``detail`` is a JSON object's text."""
+
+    audit_id: int
+    at_ms: int
+    actor: str
+    action: str
+    subject: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class FeedbackOnAdd:
     """A feedback entry naming one of an author's adds."""
 
@@ -89,6 +142,14 @@ class Counts:
     active_hashes: Mapping[str, int]
 
 
+def kind_name(code: object) -> str:
+    """An entry kind's name as the counters (and the JSON API) spell it."""
+    try:
+        return Kind(code).name.lower() if isinstance(code, int) else str(code)
+    except ValueError:
+        return str(code)
+
+
 @dataclass
 class Counters:
     """The store's running totals, copied into a transaction and adopted after its commit."""
@@ -98,6 +159,8 @@ class Counters:
     digest: BankDigest = field(default_factory=BankDigest)
     entry_count: int = 0
     active_counts: collections.Counter[str] = field(default_factory=collections.Counter)
+    # Stored entries by kind name ("add", "revoke", "feedback"), for the metrics.
+    kind_counts: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def copy(self) -> Counters:
         return Counters(
@@ -106,4 +169,5 @@ class Counters:
             BankDigest(self.digest.count, self.digest.total),
             self.entry_count,
             collections.Counter(self.active_counts),
+            collections.Counter(self.kind_counts),
         )

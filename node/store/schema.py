@@ -3,10 +3,11 @@
 ``PRAGMA user_version`` records how many migrations a store has had. A store with a higher
 version than this code knows was written by a newer hashbank and is refused, never guessed at.
 
-Only ``entries``, ``charters`` and the fork tables (signed evidence) are primary data. Every
-other table is derived from them and can be rebuilt by ``hashbank rebuild``. A migration that
-changes what the derived tables mean sets ``meta.rederive``; the store re-derives them when it
-is next opened.
+Only ``entries``, ``charters`` and the fork tables (signed evidence) are primary data of the
+bank. ``DERIVED_TABLES`` are derived from them and can be rebuilt by ``hashbank rebuild``; the
+rest (idempotency keys, cases, console users, sessions, the audit log) are this node's own
+local records, never published. A migration that changes what the derived tables mean sets
+``meta.rederive``; the store re-derives them when it is next opened.
 """
 
 from __future__ import annotations
@@ -113,7 +114,64 @@ MIGRATIONS: tuple[str, ...] = (
         created_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
-    # 4: replica integrity. Body-less copies are erased (on an authority) or incomplete (the
+    # 4: cases, kept here only: which entries belong to which of this helpline's cases, and the
+    # self-service PIN (a slow salted hash). Published items carry nothing linking them.
+    """
+    CREATE TABLE cases (
+        case_id         INTEGER PRIMARY KEY,
+        reference       TEXT    NOT NULL UNIQUE,  -- the case number people use
+        origin          TEXT    NOT NULL,         -- self_service, caseworker, operator
+        created_ms      INTEGER NOT NULL,
+        pin_hash        BLOB,                     -- scrypt; self-service cases only
+        pin_salt        BLOB,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        locked_until_ms INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE case_entries (
+        case_id  INTEGER NOT NULL,
+        entry_id BLOB    NOT NULL,
+        added_ms INTEGER NOT NULL,
+        PRIMARY KEY (case_id, entry_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX case_entries_entry ON case_entries (entry_id);
+    """,
+    # 5: the console's accounts, their sessions, and the audit log of what people did. Local
+    # only, like cases: never published, not derived, kept by backups of the store.
+    """
+    CREATE TABLE users (
+        user_id         INTEGER PRIMARY KEY,
+        name            TEXT    NOT NULL UNIQUE,  -- login name, lower case
+        role            TEXT    NOT NULL,         -- caseworker, operator
+        password        TEXT    NOT NULL,         -- scrypt$ln=..,r=..,p=..$salt$hash
+        must_change     INTEGER NOT NULL,         -- set by the operator: change at next login
+        disabled        INTEGER NOT NULL DEFAULT 0,
+        created_ms      INTEGER NOT NULL,
+        failed_logins   INTEGER NOT NULL DEFAULT 0,
+        locked_until_ms INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE sessions (
+        token_hash   BLOB    PRIMARY KEY,  -- SHA-256 of the cookie's random token
+        user_id      INTEGER NOT NULL,
+        csrf         TEXT    NOT NULL,     -- the synchroniser token of this session's forms
+        created_ms   INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        expires_ms   INTEGER NOT NULL       -- absolute end, whatever the activity
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_user ON sessions (user_id);
+
+    CREATE TABLE audit (
+        audit_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms    INTEGER NOT NULL,
+        actor    TEXT    NOT NULL,
+        action   TEXT    NOT NULL,
+        subject  TEXT    NOT NULL,
+        detail   TEXT    NOT NULL          -- a JSON object
+    );
+    CREATE INDEX audit_actor ON audit (actor, audit_id);
+    """,
+    # 6: replica integrity. Body-less copies are erased (on an authority) or incomplete (the
     # body is still wanted); erasing revokes; per-author feed digests; expired items kept
     # apart from withdrawn ones (items.active: 1 active, 2 expired, 0 withdrawn or void).
     # Stores from before held body-less copies without asking for authority: they are all

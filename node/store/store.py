@@ -22,7 +22,7 @@ import aiosqlite
 
 from node.store.errors import StoreError
 from node.store.reads import Reader
-from node.store.rows import Counters, Counts
+from node.store.rows import Counters, Counts, kind_name
 from node.store.schema import MIGRATIONS, SCHEMA_VERSION, statements
 from node.store.transaction import Transaction
 from protocol.bank import BankDigest
@@ -105,7 +105,11 @@ class Store(Reader):
         await self.transaction(work)
 
     async def _recount(self) -> None:
-        self.counters.entry_count = int(await self._scalar("SELECT COUNT(*) FROM entries"))
+        kinds = await self._all("SELECT kind, COUNT(*) FROM entries GROUP BY kind")
+        self.counters.kind_counts = collections.Counter(
+            {kind_name(int(k)): int(n) for k, n in kinds}
+        )
+        self.counters.entry_count = sum(self.counters.kind_counts.values())
         rows = await self._all(
             "SELECT signal_type, COUNT(*) FROM items WHERE active = 1 GROUP BY signal_type"
         )

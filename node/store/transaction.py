@@ -16,7 +16,7 @@ import aiosqlite
 
 from node.store import plan as planning
 from node.store.reads import ENTRY_COLUMNS, MAX_STORED_SEQ, Reader
-from node.store.rows import ActiveItem, Counters
+from node.store.rows import ActiveItem, Counters, kind_name
 from node.store.schema import DERIVED_TABLES
 from protocol import wire
 from protocol.bank import BankDigest, item_digest
@@ -149,7 +149,10 @@ class Transaction(Reader):
             self.feed_digest(author).add_many(delta.count, delta.total)
         c = self.counters
         c.next_cursor, c.next_item_id, c.digest = ctx.next_cursor, ctx.next_item_id, ctx.digest
-        c.entry_count += len(plan.entries) if include_entries else 0
+        if include_entries:
+            c.entry_count += len(plan.entries)
+            for code, n in collections.Counter(row[4] for row in plan.entries).items():
+                c.kind_counts[kind_name(code)] += n
         c.active_counts.update(plan.activated_types)
         c.active_counts.subtract(plan.deactivated_types)
         c.active_counts += collections.Counter()  # drop zero counts
@@ -242,6 +245,109 @@ class Transaction(Reader):
         self.counters.digest = removed
         self.feed_changes[author] = BankDigest()
         self.recount = True
+
+    async def create_case(
+        self,
+        reference: str,
+        origin: str,
+        now_ms: int,
+        pin: tuple[bytes, bytes] | None = None,
+    ) -> int:
+        """A new case; ``pin`` is (hash, salt). Returns its id (the reference must be new)."""
+        pin_hash, pin_salt = pin if pin else (None, None)
+        async with self._db.execute(
+            "INSERT INTO cases (reference, origin, created_ms, pin_hash, pin_salt) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (reference, origin, now_ms, pin_hash, pin_salt),
+        ) as cur:
+            assert cur.lastrowid is not None
+            return int(cur.lastrowid)
+
+    async def link_case(self, case_id: int, entry_id: bytes, now_ms: int) -> None:
+        """Record that ``entry_id`` belongs to the case."""
+        await self._db.execute(
+            "INSERT OR IGNORE INTO case_entries VALUES (?, ?, ?)", (case_id, entry_id, now_ms)
+        )
+
+    async def set_pin_failures(self, case_id: int, failed: int, locked_until_ms: int) -> None:
+        await self._db.execute(
+            "UPDATE cases SET failed_attempts = ?, locked_until_ms = ? WHERE case_id = ?",
+            (failed, locked_until_ms, case_id),
+        )
+
+    # --- console accounts, sessions, audit ------------------------------------------------
+
+    async def add_user(
+        self, name: str, role: str, password: str, must_change: bool, now_ms: int
+    ) -> int:
+        """A new account (the name must be new); returns its id."""
+        async with self._db.execute(
+            "INSERT INTO users (name, role, password, must_change, created_ms) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (name, role, password, int(must_change), now_ms),
+        ) as cur:
+            assert cur.lastrowid is not None
+            return int(cur.lastrowid)
+
+    async def set_password(self, user_id: int, password: str, must_change: bool) -> None:
+        """Replace an account's password record; clears its failed logins."""
+        await self._db.execute(
+            "UPDATE users SET password = ?, must_change = ?, failed_logins = 0, "
+            "locked_until_ms = 0 WHERE user_id = ?",
+            (password, int(must_change), user_id),
+        )
+
+    async def set_disabled(self, user_id: int, disabled: bool) -> None:
+        await self._db.execute(
+            "UPDATE users SET disabled = ? WHERE user_id = ?", (int(disabled), user_id)
+        )
+
+    async def set_login_failures(self, user_id: int, failed: int, locked_until_ms: int) -> None:
+        await self._db.execute(
+            "UPDATE users SET failed_logins = ?, locked_until_ms = ? WHERE user_id = ?",
+            (failed, locked_until_ms, user_id),
+        )
+
+    async def add_session(
+        self, token_hash: bytes, user_id: int, csrf: str, now_ms: int, expires_ms: int
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
+            (token_hash, user_id, csrf, now_ms, now_ms, expires_ms),
+        )
+
+    async def touch_session(self, token_hash: bytes, now_ms: int) -> None:
+        await self._db.execute(
+            "UPDATE sessions SET last_seen_ms = ? WHERE token_hash = ?", (now_ms, token_hash)
+        )
+
+    async def end_session(self, token_hash: bytes) -> None:
+        await self._db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    async def end_sessions_of(self, user_id: int, keep: bytes | None = None) -> int:
+        """Delete every session of an account (but ``keep``); returns how many went."""
+        async with self._db.execute(
+            "DELETE FROM sessions WHERE user_id = ? AND token_hash IS NOT ?", (user_id, keep)
+        ) as cur:
+            return int(cur.rowcount)
+
+    async def end_stale_sessions(self, idle_before_ms: int, now_ms: int) -> int:
+        """Delete sessions idle since before ``idle_before_ms`` or past their end."""
+        async with self._db.execute(
+            "DELETE FROM sessions WHERE last_seen_ms < ? OR expires_ms <= ?",
+            (idle_before_ms, now_ms),
+        ) as cur:
+            return int(cur.rowcount)
+
+    async def add_audit(
+        self, at_ms: int, actor: str, action: str, subject: str, detail: str
+    ) -> int:
+        async with self._db.execute(
+            "INSERT INTO audit (at_ms, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
+            (at_ms, actor, action, subject, detail),
+        ) as cur:
+            assert cur.lastrowid is not None
+            return int(cur.lastrowid)
 
     async def put_fork(self, author: bytes, seq: int, proof: bytes, now_ms: int) -> None:
         """Keep ``proof`` as the author's fork proof, replacing the one kept before."""

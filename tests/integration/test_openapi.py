@@ -35,7 +35,7 @@ import schemathesis
 from aiohttp import web
 
 from node.api import stream as sse
-from node.api.app import OPEN_PATHS
+from node.api.app import OPEN_PATHS, ROUTES
 from node.config import PeerConfig, load_config, write_config
 from node.datadir import load_key
 from node.federation import backoff, peer_link
@@ -298,7 +298,13 @@ def documented_operations() -> dict[tuple[str, str], dict[str, Any]]:
 def test_every_route_is_documented(live: tuple[RunningNode, Seeded]) -> None:
     running, _ = live
     # The web app's pages and static files (node/web) are not the JSON API; tests/web has them.
-    served = {route for route in served_routes(running.app) if route[1].startswith("/v1/")}
+    # /metrics, /healthz and /readyz are API routes outside /v1/ (the route table has them).
+    api_paths = {path for _, path, _, _ in ROUTES}
+    served = {
+        route
+        for route in served_routes(running.app)
+        if route[1].startswith("/v1/") or route[1] in api_paths
+    }
     documented = documented_operations()
     assert served - set(documented) == set(), "served but not in docs/openapi.yaml"
     assert set(documented) - served == set(), "in docs/openapi.yaml but not served"
@@ -464,7 +470,7 @@ def send(case: Case, seeded: Seeded, token: str | None) -> schemathesis.Response
     """Send ``case`` (with ``token``: "valid", a wrong one, or None) and check the response."""
     kwargs: dict[str, Any] = {"timeout": STREAM_TIMEOUT_S} if case.operation.path == STREAM else {}
     response = case.call_and_validate(base_url=seeded.url, headers=seeded.headers(token), **kwargs)
-    secured = case.operation.path != "/v1/status"
+    secured = case.operation.path not in OPEN_PATHS
     if secured and token != "valid":
         assert response.status_code == 401, response.text
     return response

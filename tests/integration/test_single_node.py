@@ -70,12 +70,24 @@ async def test_match_answers_one_result_per_query_in_order(hb: RunningNode) -> N
     assert [bool(r["matches"]) for r in results[:4]] == [False, True, False, True]
 
 
-async def test_case_references_are_published_only_as_opaque_ids(hb: RunningNode) -> None:
-    entry_id = await submit(hb, {"signal_type": "pdq", "value": PDQ, "case": "HL-2026-17"})
-    view = (await hb.get(f"/v1/entries/{entry_id}")).body
-    raw = base64.b64decode(view["entry"])
-    assert b"HL-2026-17" not in raw
-    assert len(bytes.fromhex(view["body"]["items"][0]["case_ref"])) == 16
+async def test_items_of_one_case_carry_no_common_published_value(hb: RunningNode) -> None:
+    """Another member who recognises one image must not learn the case's other hashes.
+
+    Before, every item of a case carried the same HMAC of the case reference.
+    """
+    first = await submit(hb, {"signal_type": "pdq", "value": PDQ, "case": "HL-2026-17"})
+    second = await submit(hb, {"signal_type": "md5", "value": "ab" * 16, "case": "HL-2026-17"})
+    refs = []
+    for entry_id in (first, second):
+        view = (await hb.get(f"/v1/entries/{entry_id}")).body
+        assert b"HL-2026-17" not in base64.b64decode(view["entry"])
+        refs.append(bytes.fromhex(view["body"]["items"][0]["case_ref"]))
+    assert refs[0] != refs[1]
+    assert all(len(r) == 48 for r in refs)
+    # The helpline itself still finds both entries of the case, from its local mapping.
+    case = await hb.node.cases.get("HL-2026-17")
+    assert case is not None
+    assert [e.id.hex() for e in await hb.node.cases.entries(case)] == [first, second]
 
 
 async def test_entry_view_gives_raw_and_decoded_forms(hb: RunningNode) -> None:

@@ -160,3 +160,32 @@ def test_hash_prints_one_json_line_per_file_and_flags_errors(tmp_path: Path) -> 
     assert len(notes["md5"]) == 32
     assert "missing.jpg" in missing["error"]
     assert "Traceback" not in result.stderr
+
+
+async def test_revoke_case_withdraws_every_entry_of_that_case_only(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "a")
+    node = await NodeProcess.start(data)
+    try:
+        url = ["--data", str(data.root), "--url", node.url]
+        for n, case in ((1, "C-1"), (2, "C-1"), (3, "C-2")):
+            value = f"{n:02x}" * 16
+            done = hashbank("submit", *url, "--case", case, f"md5:{value}")
+            assert done.returncode == 0, done.stderr
+        revoked = hashbank("revoke", *url, "--case", "C-1")
+        assert revoked.returncode == 0, revoked.stderr
+        assert len(json.loads(revoked.stdout)["revocations"]) == 2
+        matched = hashbank("match", *url, *(f"md5:{f'{n:02x}' * 16}" for n in (1, 2, 3)))
+        assert [bool(json.loads(x)["matches"]) for x in matched.stdout.splitlines()] == [
+            False,
+            False,
+            True,
+        ]
+        unknown = hashbank("revoke", *url, "--case", "C-9")
+        assert unknown.returncode == 1
+        assert "no case 'C-9'" in unknown.stderr
+        neither = hashbank("revoke", *url)
+        assert neither.returncode == 2
+        assert "either an entry id or --case" in neither.stderr
+    finally:
+        node.proc.terminate()
+        node.proc.wait(timeout=30)
