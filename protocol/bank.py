@@ -2,9 +2,12 @@
 
 An item of an ``add`` entry is *active* from the moment the entry is known until its author
 revokes it (the whole entry or that item) or its expiry time passes. A revoke by any other
-author has no effect. Because the rules look only at which entries exist — never at the order
-in which they arrived or how often — every replica that holds the same entries has the same
-bank, and the bank digest lets two replicas compare that with one value.
+author has no effect, and neither has any entry of a feed suspended by a fork (from its fork
+seq on). Because the rules look only at which entries exist — never at the order in which they
+arrived or how often — every replica that holds the same entries has the same bank, and the
+bank digest lets two replicas compare that with one value. The *feed digest* does the same for
+one author's share, leaving out the time: it counts the author's *standing* items (neither
+withdrawn nor void), expired or not.
 
 ``BankState`` is the reference implementation, used by tests and small tools; the node keeps
 the same state incrementally in SQLite using ``item_digest`` / ``BankDigest`` and
@@ -118,6 +121,14 @@ class BankState:
     adds: dict[bytes, Entry] = field(default_factory=dict)
     # Revokes indexed by the entry they target, so an add arriving after its revoke finds it.
     revokes_by_target: dict[bytes, dict[bytes, Entry]] = field(default_factory=dict)
+    # Fork seqs of suspended feeds (docs/protocol.md §6.1): their entries from there on count
+    # for nothing.
+    fork_seqs: dict[bytes, int] = field(default_factory=dict)
+
+    def counts(self, entry: Entry) -> bool:
+        """False for an entry of a feed suspended at its seq."""
+        fork = self.fork_seqs.get(entry.author)
+        return fork is None or entry.seq < fork
 
     def apply(self, entry: Entry) -> None:
         """Fold one entry in; applying it again changes nothing."""
@@ -127,22 +138,35 @@ class BankState:
             for target in entry.body.targets:
                 self.revokes_by_target.setdefault(target.entry_id, {})[entry.id] = entry
 
-    def active(self, now_ms: int) -> Iterator[ActiveItem]:
-        """Every active item, in no particular order."""
+    def standing(self) -> Iterator[ActiveItem]:
+        """Every item neither withdrawn nor void, expired or not."""
         for entry_id, add in self.adds.items():
-            if not isinstance(add.body, AddBody):
+            if not isinstance(add.body, AddBody) or not self.counts(add):
                 continue
-            revokes = self.revokes_by_target.get(entry_id, {}).values()
+            aimed = self.revokes_by_target.get(entry_id, {}).values()
+            revokes = [r for r in aimed if self.counts(r)]
             withdrawn = revoked_indexes(add, revokes)
             if withdrawn is None:
                 continue
             for index, item in enumerate(add.body.items):
-                if index not in withdrawn and is_live(item, now_ms):
+                if index not in withdrawn:
                     yield ActiveItem(add.author, entry_id, index, item)
+
+    def active(self, now_ms: int) -> Iterator[ActiveItem]:
+        """Every active item, in no particular order."""
+        return (a for a in self.standing() if is_live(a.item, now_ms))
 
     def digest(self, now_ms: int) -> bytes:
         """The bank digest of the active set at ``now_ms``."""
-        acc = BankDigest()
-        for a in self.active(now_ms):
-            acc.add(item_digest(a.item.signal_type, a.item.value, a.author, a.entry_id, a.index))
-        return acc.value()
+        return _digest_of(self.active(now_ms))
+
+    def feed_digest(self, author: bytes) -> bytes:
+        """The feed digest of ``author``: its standing items, whatever the time."""
+        return _digest_of(a for a in self.standing() if a.author == author)
+
+
+def _digest_of(items: Iterable[ActiveItem]) -> bytes:
+    acc = BankDigest()
+    for a in items:
+        acc.add(item_digest(a.item.signal_type, a.item.value, a.author, a.entry_id, a.index))
+    return acc.value()

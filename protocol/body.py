@@ -107,15 +107,22 @@ class RevokeTarget:
 
 @dataclass(frozen=True, slots=True)
 class RevokeBody:
-    """Withdraws earlier adds of the same author."""
+    """Withdraws earlier adds of the same author; with ``erase``, also erases their bodies.
+
+    An erasing revoke is its author's authority to drop the bodies of the ``add`` and
+    ``feedback`` entries it names (docs/protocol.md §4.3); it names whole entries only.
+    """
 
     targets: tuple[RevokeTarget, ...]
     reason: RevokeReason = RevokeReason.UNSPECIFIED
+    erase: bool = False
 
     kind = Kind.REVOKE
 
     def to_wire(self) -> list[Any]:
-        return [[t.to_wire() for t in self.targets], int(self.reason)]
+        fields: list[Any] = [[t.to_wire() for t in self.targets], int(self.reason)]
+        # The flag is written only when set, so that a body has one encoding.
+        return [*fields, True] if self.erase else fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +225,11 @@ def _decode_labels(index: int, labels: Any) -> tuple[str, ...]:
 
 
 def _decode_revoke(value: Any) -> RevokeBody:
-    raw_targets, reason = schema.array(value, 2, "revoke body")
+    erasing = type(value) is list and len(value) == 3
+    if erasing:
+        raw_targets, reason, flag = value
+    else:
+        raw_targets, reason = schema.array(value, 2, "revoke body")
     raw_targets = schema.seq_of(raw_targets, "targets", min_len=1, max_len=MAX_REVOKE_TARGETS)
     targets = []
     seen: set[bytes] = set()
@@ -234,7 +245,27 @@ def _decode_revoke(value: Any) -> RevokeBody:
         revoke_reason = RevokeReason(code)
     except ValueError:
         raise InvalidValueError(f"unknown revoke reason code {code}", field="reason") from None
-    return RevokeBody(tuple(targets), revoke_reason)
+    erase = erasing and _erase_flag(flag)
+    if erase:
+        for i, target in enumerate(targets):
+            if target.items is not None:
+                raise InvalidValueError(
+                    f"targets[{i}] lists item indexes: an erasing revoke names whole entries",
+                    field="items",
+                )
+    return RevokeBody(tuple(targets), revoke_reason, erase)
+
+
+def _erase_flag(flag: Any) -> bool:
+    """The third element of a revoke body: present only to say ``true``."""
+    if type(flag) is not bool:
+        raise MalformedError("revoke body erase flag must be a boolean", field="erase")
+    if not flag:
+        raise InvalidValueError(
+            "revoke body erase flag is false: a revoke that erases nothing has two elements",
+            field="erase",
+        )
+    return True
 
 
 def _decode_indexes(target: int, items: Any) -> tuple[int, ...] | None:

@@ -9,6 +9,11 @@ SHA-256 of the header bytes.
 Any ``Entry`` object has been checked: canonical at every level, a signature that verifies with
 the key in its header and a body matching its digest. Whether that key may speak for the
 author, and whether the entry continues the author's feed, is decided in ``protocol.feed``.
+A body-less entry is only a copy of the entry: whether its body was erased on an authority or
+is merely missing (incomplete) is the node's judgement (docs/protocol.md §4.3).
+
+A ``SignedHeader`` is less than an entry: a header and its signature, of any kind, as fork
+proofs carry them. Bodies play no part in a fork.
 """
 
 from __future__ import annotations
@@ -93,6 +98,32 @@ class Entry:
         raw = wire.encode([self.header_bytes, self.signature, None])
         return Entry(self.id, self.header, self.header_bytes, self.signature, None, raw)
 
+    def signed_header(self) -> SignedHeader:
+        """The entry's header and signature alone."""
+        return SignedHeader(self.id, self.header, self.header_bytes, self.signature)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedHeader:
+    """A header with a signature that verifies with its key; what a fork proof is made of."""
+
+    id: bytes
+    header: Header
+    header_bytes: bytes
+    signature: bytes
+
+    @property
+    def author(self) -> OrgId:
+        return self.header.author
+
+    @property
+    def seq(self) -> int:
+        return self.header.seq
+
+    def envelope(self) -> bytes:
+        """The body-less envelope ``[header, signature, nil]``."""
+        return wire.encode([self.header_bytes, self.signature, None])
+
 
 def entry_id(header_bytes: bytes) -> bytes:
     """The id of the entry whose header encodes to ``header_bytes``."""
@@ -146,6 +177,22 @@ def decode_entry(raw: bytes) -> Entry:
         raise BodyMismatchError("entry body does not match the digest in its signed header")
     body = decode_body(header.kind, wire.decode(body_bytes, max_size=MAX_ENTRY_SIZE, what="body"))
     return Entry(entry_id(header_bytes), header, header_bytes, signature, body, raw)
+
+
+def decode_signed_header(raw: bytes) -> SignedHeader:
+    """Decode a body-less envelope of any kind (a fork proof's half) and check its signature."""
+    if type(raw) is not bytes:
+        raise MalformedError(f"envelope must be bytes, got {type(raw).__name__}")
+    outer = wire.decode(raw, max_size=MAX_ENTRY_SIZE, what="envelope")
+    header_bytes, signature, body_bytes = schema.array(outer, 3, "envelope")
+    if type(header_bytes) is not bytes:
+        raise MalformedError("envelope header must be bin", field="header")
+    schema.fixed_bytes(signature, SIGNATURE_SIZE, "signature")
+    header = decode_header(header_bytes)
+    verify(header.key, Context.ENTRY, header_bytes, signature)
+    if body_bytes is not None:
+        raise InvalidValueError("a signed header travels without its body", field="body")
+    return SignedHeader(entry_id(header_bytes), header, header_bytes, signature)
 
 
 def decode_header(header_bytes: bytes) -> Header:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from protocol.body import Kind
 from protocol.charter import (
@@ -20,6 +20,7 @@ from protocol.charter import (
     CharterBody,
     CharterForkProof,
     Member,
+    Takedown,
     check_genesis,
     check_successor,
 )
@@ -46,6 +47,11 @@ class CharterChain:
     """Charter versions 1…n, each validly following the one before."""
 
     versions: list[Charter]
+    # The latest version's takedowns by organisation, built on first use (a bulk sync asks
+    # for every entry; a charter may list 10,000 takedowns).
+    _takedowns: dict[bytes, tuple[Takedown, ...]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def start(cls, genesis: Charter) -> CharterChain:
@@ -80,7 +86,17 @@ class CharterChain:
             )
         check_successor(self.latest, charter)
         self.versions.append(charter)
+        self._takedowns = None
         return Offer.APPENDED
+
+    def takedowns_of(self, org_id: bytes) -> tuple[Takedown, ...]:
+        """The latest version's takedowns of ``org_id``, by ``from_seq``."""
+        if self._takedowns is None:
+            index: dict[bytes, list[Takedown]] = {}
+            for t in self.latest.body.takedowns:
+                index.setdefault(t.org_id, []).append(t)
+            self._takedowns = {org: tuple(ts) for org, ts in index.items()}
+        return self._takedowns.get(org_id, ())
 
     def _check_rival(self, charter: Charter) -> None:
         """A different version with a number we hold: a fork if valid, else a rollback attempt."""
@@ -186,10 +202,25 @@ class CharterPolicy:
 
     def is_void(self, header: Header) -> bool:
         """True when a takedown in the latest version covers this entry."""
-        return any(
-            t.org_id == header.author and t.covers(header.seq)
-            for t in self.chain.latest.body.takedowns
-        )
+        return self.covered(header.author, header.seq, header.seq)
+
+    def covered(self, author: bytes, first: int, last: int) -> bool:
+        """True when the latest version's takedowns cover every seq ``first``…``last``."""
+        return covers_range(self.chain.takedowns_of(author), first, last)
+
+    def key_retired(self, header: Header) -> bool:
+        """True when the charter has given the author a later key than ``header.key``."""
+        member = self.chain.last_listing(header.author)
+        return member is not None and member.current_key != header.key
+
+    def next_open_seq(self, author: bytes, seq: int) -> int | None:
+        """The first seq from ``seq`` on that no takedown covers (None: they never end)."""
+        for t in self.chain.takedowns_of(author):
+            if t.covers(seq):
+                if t.until_seq is None:
+                    return None
+                seq = t.until_seq + 1
+        return seq
 
     def member_of_key(self, key: bytes) -> Member | None:
         """The current member whose current key is ``key`` (for node-to-node requests)."""
@@ -197,3 +228,17 @@ class CharterPolicy:
             if member.current_key == key:
                 return member
         return None
+
+
+def covers_range(takedowns: Sequence[Takedown], first: int, last: int) -> bool:
+    """Whether ``takedowns`` (of one organisation, by ``from_seq``) cover ``first``…``last``."""
+    position = first
+    for t in takedowns:
+        if t.from_seq > position:
+            break
+        if t.until_seq is None:
+            return True
+        position = max(position, t.until_seq + 1)
+        if position > last:
+            return True
+    return position > last

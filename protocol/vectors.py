@@ -43,12 +43,14 @@ REQUEST_NONCE = "hashbank-vector-nonce"
 
 @dataclass(frozen=True)
 class Vectors:
-    """The vector set: one key, three entries of one feed, a fork proof and a bank digest."""
+    """The vector set: one key, three entries of one feed, an erasing revoke, a fork proof and
+    a bank digest."""
 
     key: SigningKey
     add: Entry
     revoke: Entry
     feedback: Entry
+    erase: Entry
     rival: Entry
     fork: ForkProof
     digest_after_add: bytes
@@ -118,12 +120,25 @@ def build() -> Vectors:
         add,
         revoke,
         feedback,
+        _erasing(key, add, feedback),
         rival,
         ForkProof.of(feedback, rival),
         after_add,
         bank.digest(DIGEST_AT),
         _genesis(key),
         _request(key),
+    )
+
+
+def _erasing(key: SigningKey, add: Entry, feedback: Entry) -> Entry:
+    """The second form of the revoke body (§4.4), on its own: the bank vectors do not use it."""
+    return sign_entry(
+        key,
+        author=add.author,
+        seq=4,
+        prev=feedback.id,
+        timestamp_ms=T0 + 3_000,
+        body=RevokeBody((RevokeTarget(add.id, None),), RevokeReason.VICTIM_REQUEST, erase=True),
     )
 
 
@@ -210,7 +225,8 @@ def _body_lines(entry: Entry, names: dict[bytes, str]) -> list[str]:
             + ("nil" if t.items is None else f"[{', '.join(map(str, t.items))}]")
             for i, t in enumerate(body.targets)
         ]
-        return [*lines, f"  {'reason':<13}{int(body.reason)} ({body.reason.name.lower()})"]
+        lines.append(f"  {'reason':<13}{int(body.reason)} ({body.reason.name.lower()})")
+        return [*lines, f"  {'erase':<13}true"] if body.erase else lines
     assert isinstance(body, FeedbackBody)
     target = "nil" if body.entry_id is None else f"{names[body.entry_id]} entry id"
     return [
@@ -221,12 +237,13 @@ def _body_lines(entry: Entry, names: dict[bytes, str]) -> list[str]:
 
 
 def _input_lines(v: Vectors) -> list[str]:
-    names = {v.add.id: "the add", v.revoke.id: "the revoke"}
+    names = {v.add.id: "the add", v.revoke.id: "the revoke", v.feedback.id: "the feedback"}
     lines = [
         "### inputs",
         "",
         "Every entry has version 1, author = the org id and key = the public key (both under",
-        '"keys" below, derived from the seed). The rival entry appears only in the fork proof.',
+        '"keys" below, derived from the seed). The rival entry appears only in the fork proof;',
+        "the erasing revoke is not part of the feed the bank digests and the proof use.",
         "The request is signed by the same key, for the node whose key has the recipient seed.",
         "",
         "```",
@@ -238,6 +255,7 @@ def _input_lines(v: Vectors) -> list[str]:
         ("add", v.add),
         ("revoke", v.revoke),
         ("feedback", v.feedback),
+        ("erase", v.erase),
         ("rival", v.rival),
     ):
         lines += [f"{name:<8}       {_header_line(entry, names)}", *_body_lines(entry, names)]
@@ -322,6 +340,7 @@ def render() -> str:
     lines += _entry_lines("add", v.add)
     lines += _entry_lines("revoke", v.revoke)
     lines += _entry_lines("feedback", v.feedback)
+    lines += _entry_lines("erasing revoke", v.erase)
     lines += [
         "### fork proof (two entries at seq 3)",
         "",

@@ -51,7 +51,9 @@ async def revoke(request: web.Request) -> web.Response:
         revokes = await node.cases.withdraw(case, None, asked.reason)
         return json_response(shapes.case_revoked_view(case.reference, revokes), status=201)
     assert asked.entry_id is not None
-    entry = await node.publisher.revoke(asked.entry_id, asked.items, asked.reason)
+    entry = await node.publisher.revoke(
+        asked.entry_id, asked.items, asked.reason, erase=asked.erase
+    )
     return json_response(shapes.published_view(entry), status=201)
 
 

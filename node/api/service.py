@@ -33,7 +33,7 @@ SESSION_SWEEP_EVERY = 30  # expiry sweeps, so about every five minutes
 
 
 class Service:
-    """One node serving HTTP, with gossip and the expiry sweep running beside it."""
+    """One node serving HTTP, with gossip and the expiry sweep (items, held entries) beside it."""
 
     def __init__(self, node: Node, token: str | Callable[[], str]) -> None:
         self.node = node
@@ -119,6 +119,8 @@ async def _sweep_expired(node: Node, console: Console) -> None:
         try:
             if n := await node.expire():
                 log.info("expired items=%d", n)
+            if n := node.expire_held():
+                log.info("dropped held entries=%d (held too long)", n)
             if rounds % SESSION_SWEEP_EVERY == 0 and (n := await console.sessions.sweep()):
                 log.info("ended idle console sessions=%d", n)
         except Exception:

@@ -141,16 +141,18 @@ def _parse_item(i: int, raw: Any) -> SubmittedItem:
 
 @dataclass(frozen=True, slots=True)
 class RevokeRequest:
-    """What to withdraw: an entry (whole, or some items), or every item of a case."""
+    """What to withdraw: an entry (whole, or some items), or every item of a case; with
+    ``erase``, an entry whose body every node is also to drop."""
 
     entry_id: bytes | None
     case: str | None
     items: tuple[int, ...] | None
     reason: RevokeReason
+    erase: bool = False
 
 
 def parse_revoke(doc: Any) -> RevokeRequest:
-    """``{"entry_id" | "case", "items"?, "reason"?}`` → what to withdraw."""
+    """``{"entry_id" | "case", "items"?, "reason"?, "erase"?}`` → what to withdraw."""
     body = _object(doc, "request body")
     reason = _enum_name(body.get("reason", "unspecified"), RevokeReason, "reason")
     if "case" in body and "entry_id" not in body:
@@ -160,6 +162,8 @@ def parse_revoke(doc: Any) -> RevokeRequest:
             raise BadRequestError(f"case must be 1 to {MAX_CASE_LEN} characters")
         if body.get("items") is not None:
             raise BadRequestError("items cannot be given with case: a case is withdrawn whole")
+        if body.get("erase", False) is not False:
+            raise BadRequestError("erase names one entry: give entry_id, not case")
         return RevokeRequest(None, case, None, reason)
     entry_id = parse_hex(body.get("entry_id"), 32, "entry_id")
     items = body.get("items")
@@ -171,7 +175,12 @@ def parse_revoke(doc: Any) -> RevokeRequest:
         ):
             raise BadRequestError("items must be a non-empty array of item indexes (integers)")
         items = tuple(sorted(set(items)))
-    return RevokeRequest(entry_id, None, items, reason)
+    erase = body.get("erase", False)
+    if not isinstance(erase, bool):
+        raise BadRequestError("erase must be true or false")
+    if erase and items is not None:
+        raise BadRequestError("an erasing revoke names whole entries: leave out items")
+    return RevokeRequest(entry_id, None, items, reason, erase)
 
 
 def parse_feedback(doc: Any) -> FeedbackBody:
@@ -242,6 +251,7 @@ def entry_view(stored: StoredEntry, *, detail: bool = False) -> dict[str, Any]:
         "erased": stored.erased,
         # A takedown of the latest charter covers it: it is in the feed but has no effect.
         "void": stored.void,
+        "incomplete": stored.incomplete,
         "entry": base64.b64encode(stored.raw).decode(),
     }
     try:
@@ -279,6 +289,7 @@ def body_view(body: Body) -> dict[str, Any]:
                 for t in body.targets
             ],
             "reason": body.reason.name.lower(),
+            "erase": body.erase,
         }
     return {
         "signal_type": body.signal_type,
@@ -491,6 +502,12 @@ def status_view(
         "rejected": dict(replica.rejected),
         "charter": _charter_status(replica.charter),
         "held": replica.held,
+        "held_bytes": replica.held_bytes,
+        "incomplete": replica.incomplete,
+        "incomplete_entries": [
+            {"author": i.author.hex(), "seq": i.seq, "entry_id": i.entry_id.hex()}
+            for i in replica.incomplete_entries
+        ],
         "feeds": [_feed_status(f, sightings.get(f.author)) for f in replica.feeds],
         "behind": _behind(replica, sightings),
         "limits": _limits_status(limits),
@@ -561,6 +578,16 @@ def _peer_status(peer: PeerStatus) -> dict[str, Any]:
         "last_ok_ms": peer.last_ok_ms,
         "last_error": peer.last_error,
         "stats": dict(peer.stats),
+        "divergences": [
+            {
+                "author": d.author.hex(),
+                "first_seq": d.first_seq,
+                "last_seq": d.last_seq,
+                "reason": d.reason,
+                "detected_ms": d.detected_ms,
+            }
+            for d in peer.divergences
+        ],
     }
 
 

@@ -134,12 +134,18 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     if (args.entry_id is None) == (args.case is None):
         raise UsageError("give either an entry id or --case REF (every entry of that case)")
     if args.case is not None:
-        if args.items:
-            raise UsageError("--items cannot be used with --case: a case is withdrawn whole")
+        if args.items or args.erase:
+            raise UsageError(
+                "--items and --erase cannot be used with --case: a case is withdrawn whole"
+            )
         doc: dict[str, Any] = {"case": args.case, "reason": args.reason}
         print(json.dumps(client_for(args).post("/v1/revocations", doc)))
         return 0
     doc = {"entry_id": args.entry_id, "reason": args.reason}
+    if args.erase:
+        if args.items:
+            raise UsageError("--erase names the whole entry: leave out --items")
+        doc["erase"] = True
     if args.items:
         try:
             doc["items"] = [int(x) for x in args.items.split(",")]
@@ -251,6 +257,24 @@ def _export_entries(client: Client, out: TextIO, progress: Progress) -> int:
             return count
 
 
+def _add_revoke_parser(commands: Commands) -> None:
+    p = commands.add(
+        "revoke",
+        cmd_revoke,
+        "withdraw one of your entries, some of its items, or every entry of a case",
+        client=True,
+    )
+    p.add_argument("entry_id", nargs="?")
+    p.add_argument("--case", help="withdraw every entry of this case reference")
+    p.add_argument("--items", help="comma-separated item indexes (default: the whole entry)")
+    p.add_argument("--reason", default="victim_request", choices=names(RevokeReason))
+    p.add_argument(
+        "--erase",
+        action="store_true",
+        help="also have every node drop the entry's body (an add or feedback entry, whole)",
+    )
+
+
 def add_parsers(commands: Commands) -> None:
     _add_publishing(commands)
     _add_reading(commands)
@@ -284,16 +308,7 @@ def _add_publishing(commands: Commands) -> None:
         help="when the hashes expire: a date (2027-06-01, UTC) or a duration from now (90d, 12h)",
     )
 
-    p = commands.add(
-        "revoke",
-        cmd_revoke,
-        "withdraw one of your entries, some of its items, or every entry of a case",
-        client=True,
-    )
-    p.add_argument("entry_id", nargs="?")
-    p.add_argument("--case", help="withdraw every entry of this case reference")
-    p.add_argument("--items", help="comma-separated item indexes (default: the whole entry)")
-    p.add_argument("--reason", default="victim_request", choices=names(RevokeReason))
+    _add_revoke_parser(commands)
 
     p = commands.add("feedback", cmd_feedback, "record a verdict on a hash", client=True)
     p.add_argument("hash", metavar="TYPE:HEX")

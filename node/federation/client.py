@@ -19,11 +19,16 @@ from protocol import wire
 from protocol.httpsig import sign_request
 from protocol.identity import PublicKey, SigningKey
 from protocol.sync import (
+    FeedDigest,
+    FeedRow,
     Head,
     Range,
+    decode_digests,
     decode_entries,
+    decode_feed,
     decode_heads,
     encode_entries,
+    encode_feed_request,
     encode_ranges,
 )
 
@@ -46,6 +51,10 @@ class PeerTransport(Protocol):
     """Signed calls to one peer (``PeerClient`` over HTTP; unit tests pass a fake)."""
 
     async def heads(self) -> dict[bytes, Head]: ...
+
+    async def digests(self) -> dict[bytes, FeedDigest]: ...
+
+    async def feed(self, request: Range) -> list[FeedRow]: ...
 
     async def fetch(self, ranges: list[Range]) -> list[bytes]: ...
 
@@ -79,6 +88,14 @@ class PeerClient:
 
     async def heads(self) -> dict[bytes, Head]:
         return decode_heads(await self._call("GET", "/v1/peer/heads", b""))
+
+    async def digests(self) -> dict[bytes, FeedDigest]:
+        """The peer's heads, each with its author's feed digest."""
+        return decode_digests(await self._call("GET", "/v1/peer/digests", b""))
+
+    async def feed(self, request: Range) -> list[FeedRow]:
+        """How the peer holds one author's entries in a range, seq by seq."""
+        return decode_feed(await self._call("POST", "/v1/peer/feed", encode_feed_request(request)))
 
     async def fetch(self, ranges: list[Range]) -> list[bytes]:
         return decode_entries(await self._call("POST", "/v1/peer/entries", encode_ranges(ranges)))

@@ -2,8 +2,9 @@
 
 A slow, dead or hostile peer only ever delays its own link (the per-destination queue of
 Synapse's federation sender). Pushes make propagation fast; pulls (anti-entropy) repair
-whatever pushes missed and compare every feed every time, so a peer that lost its state is
-simply resynced from the start.
+whatever pushes missed and compare every feed every time — its head and its feed digest — so
+a peer that lost its state is simply resynced from the start, a body one side lacks is
+fetched, and a feed the two hold differently is reported (``node.federation.agreement``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from node.clock import Clock
+from node.federation.agreement import Agreement, Divergence
 from node.federation.backoff import Backoff
 from node.federation.client import PeerTransport
 from node.federation.errors import PeerError
@@ -27,7 +29,14 @@ from node.stats import SLOW_BUCKETS, Timings
 from protocol.errors import ProtocolError
 from protocol.feed import decode_fork_proof
 from protocol.identity import PublicKey
-from protocol.sync import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, Head, PullSync, Range
+from protocol.sync import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_ENTRIES,
+    FeedDigest,
+    Head,
+    PullSync,
+    Range,
+)
 
 log = logging.getLogger("hashbank.gossip")
 
@@ -36,6 +45,9 @@ PUSH_BATCH = 200
 # Under the receiver's request limit (limits.max_body_bytes, at least 5 MiB) even for one
 # entry of the largest size (4 MiB): aiohttp applies the root app's limit to peer routes too.
 PUSH_BATCH_BYTES = 4 * 1024 * 1024
+# Incomplete entries asked for per pull (docs/protocol.md §9.2 step 5), and per request.
+MAX_BODIES = 1_000
+BODY_BATCH = 100
 Step = Callable[[], Awaitable[object]]
 
 
@@ -51,6 +63,7 @@ class PeerStatus:
     last_ok_ms: int | None
     last_error: str | None
     stats: Mapping[str, int]
+    divergences: tuple[Divergence, ...] = ()
 
 
 class PeerLink:
@@ -82,6 +95,7 @@ class PeerLink:
         self.stats: collections.Counter[str] = collections.Counter()
         self.last_ok_ms = 0
         self.last_error = ""
+        self.agreement = Agreement(replica=replica, client=transport, clock=clock, peer=url)
         self.sync_timings = Timings(SLOW_BUCKETS)  # completed pulls, for /metrics
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -158,28 +172,48 @@ class PeerLink:
         started = time.perf_counter()
         replica = self.replica
         await self._pull_charters()
-        theirs = await self.client.heads()
+        await self._pull_forks()  # first, so that both sides judge the same forks
+        digests = await self.client.digests()
+        theirs = {a: d.head for a, d in digests.items()}
         self.watch.saw(self.url, {a: h.seq for a, h in theirs.items()}, self.clock.now_ms())
         ours = {a: Head(a, h.seq, h.entry_id) for a, h in replica.feeds.heads.items()}
         pull = PullSync(
-            ours, theirs, batch_entries=MAX_BATCH_ENTRIES, blocked=set(replica.feeds.forked)
+            ours, theirs, batch_entries=MAX_BATCH_ENTRIES, forked=dict(replica.feeds.forked)
         )
         await self._check(pull.comparison.check)
         stored = await self._pull_ranges(pull)
-        await self._pull_forks()
+        completed = await self._pull_bodies(digests)
         replica.own_head_confirmed.set()  # this peer has shown us how far our own feed reaches
+        await self.agreement.check(digests, self.key)
         if pull.comparison.offer:
             await self.client.notify()
         self.sync_timings.observe(time.perf_counter() - started)
         log.info(
-            "sync peer=%s stored=%d behind=%d ahead=%d stalled=%d ms=%.0f",
+            "sync peer=%s stored=%d completed=%d behind=%d ahead=%d stalled=%d diverged=%d ms=%.0f",
             self.url,
             stored,
+            completed,
             len(pull.comparison.want),
             len(pull.comparison.offer),
             len(pull.stalled),
+            len(self.agreement.divergent),
             (time.perf_counter() - started) * 1000,
         )
+
+    async def _pull_bodies(self, theirs: Mapping[bytes, FeedDigest]) -> int:
+        """Ask the peer for the bodies of our incomplete entries (where it may hold them)."""
+        wanted = [
+            Range(row.author, row.seq, row.seq)
+            for row in await self.replica.incomplete_entries(MAX_BODIES)
+            if row.author in theirs and theirs[row.author].seq >= row.seq
+        ]
+        completed = 0
+        for start in range(0, len(wanted), BODY_BATCH):
+            raws = await self.client.fetch(wanted[start : start + BODY_BATCH])
+            report = await self.replica.ingest(raws, source=self.key)
+            completed += len(report.stored)
+        self.stats["bodies_completed"] += completed
+        return completed
 
     async def _pull_ranges(self, pull: PullSync) -> int:
         """Fetch and store ranges, fetching the next batch while the current one is stored."""
@@ -286,6 +320,7 @@ class PeerLink:
             last_ok_ms=self.last_ok_ms or None,
             last_error=self.last_error or None,
             stats=dict(self.stats),
+            divergences=tuple(self.agreement.divergent.values()),
         )
 
 

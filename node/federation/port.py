@@ -17,6 +17,7 @@ from node.replica.ingest import IngestReport
 from node.store import ForkRecord, StoredEntry
 from protocol.feed import ForkProof, KeyPolicy
 from protocol.identity import PublicKey, SigningKey
+from protocol.sync import FeedDigest, FeedRow
 
 
 class Replica(Protocol):
@@ -55,3 +56,9 @@ class Replica(Protocol):
     async def entry_range(self, author: bytes, first: int, last: int) -> list[bytes]: ...
 
     async def forks(self) -> list[ForkRecord]: ...
+
+    def feed_digests(self) -> list[FeedDigest]: ...
+
+    async def feed_rows(self, author: bytes, first: int, last: int) -> list[FeedRow]: ...
+
+    async def incomplete_entries(self, limit: int) -> list[StoredEntry]: ...

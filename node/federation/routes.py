@@ -28,8 +28,11 @@ from protocol.sync import (
     MAX_BATCH_BYTES,
     Head,
     decode_entries,
+    decode_feed_request,
     decode_ranges,
+    encode_digests,
     encode_entries,
+    encode_feed,
     encode_heads,
 )
 
@@ -85,6 +88,19 @@ async def heads(request: web.Request) -> web.Response:
     node = request.app[NODE]
     rows = [Head(a, h.seq, h.entry_id) for a, h in node.feeds.heads.items()]
     return msgpack_response(encode_heads(rows))
+
+
+async def digests(request: web.Request) -> web.Response:
+    """Our heads with each author's feed digest, so a peer can tell equal heads apart."""
+    return msgpack_response(encode_digests(request.app[NODE].feed_digests()))
+
+
+async def feed(request: web.Request) -> web.Response:
+    """How we hold one author's entries in a range: the drill-down of a disagreement."""
+    r = decode_feed_request(await request.read())
+    return msgpack_response(
+        encode_feed(await request.app[NODE].feed_rows(r.author, r.first, r.last))
+    )
 
 
 async def entries(request: web.Request) -> web.Response:
@@ -169,6 +185,8 @@ def make_peer_app(replica: Replica, gossip: Gossip, limiter: RateLimiter) -> web
     app[ACCEPT] = gossip.accepts
     app[WANT_SYNC] = gossip.want_sync
     app.router.add_get("/heads", heads)
+    app.router.add_get("/digests", digests)
+    app.router.add_post("/feed", feed)
     app.router.add_post("/entries", entries)
     app.router.add_post("/push", push)
     app.router.add_get("/forks", get_forks)

@@ -2,8 +2,10 @@
 
 The rules are ``protocol.charter`` / ``protocol.membership``; this module keeps the chain in
 the store. A version is adopted in one transaction with the re-derivation of every feed it
-judges differently (``node.replica.conform``), and the chain in memory moves only when that
-transaction commits, so a version can never be "known" here yet missing on disk.
+judges differently (``node.replica.conform``) — its fork proofs judged again too
+(``node.replica.forks``): a takedown resolves a fork, a rotation retires or invalidates its
+proof — and the chain in memory moves only when that transaction commits, so a version can
+never be "known" here yet missing on disk.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 
 from node.clock import Clock
 from node.matching.matcher import Matcher
+from node.replica import forks
 from node.replica.conform import Rederived, affected, rederive
 from node.replica.events import CharterAdopted, Events, ItemsChanged
 from node.replica.feeds import Feeds
@@ -158,9 +161,18 @@ class CharterKeeper:
             now = self.clock.now_ms()
             await txn.add_charter(charter.number, charter.id, charter.encode(), now)
             policy = CharterPolicy(chain)
-            authors = sorted(orgs & set(self.feeds.heads))
-            done = [await rederive(txn, author, policy, now) for author in authors]
-            txn.on_commit(lambda: self._adopted(chain, done))
+            forked = dict(self.feeds.forked)
+            moved = await forks.rejudge(txn, policy, forked)
+            for author, seq in moved.items():
+                if seq is None:
+                    forked.pop(author, None)
+                else:
+                    forked[author] = seq
+            authors = sorted((orgs | set(moved)) & set(self.feeds.heads))
+            done = [
+                await rederive(txn, author, policy, now, forked.get(author)) for author in authors
+            ]
+            txn.on_commit(lambda: self._adopted(chain, done, moved))
             return done
 
         done = await self.store.transaction(work)
@@ -172,8 +184,13 @@ class CharterKeeper:
             self.events.emit(ItemsChanged(moved))
         return True
 
-    def _adopted(self, chain: CharterChain, done: list[Rederived]) -> None:
+    def _adopted(
+        self, chain: CharterChain, done: list[Rederived], moved: dict[bytes, int | None]
+    ) -> None:
         self.chain = chain
+        for author, seq in moved.items():
+            self.feeds.set_fork(author, seq)
+            log.info("fork seq author=%s now=%s", author.hex(), seq)
         for result in done:
             if result.head is None:
                 self.feeds.heads.pop(result.author, None)

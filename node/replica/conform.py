@@ -1,10 +1,12 @@
-"""Bringing a stored feed in line with a newly adopted charter version.
+"""Bringing a stored feed in line with a newly adopted charter version, or a fork.
 
 Entries the charter no longer allows (signed by a retired key, after a removal, outside a
-role) are purged with everything after them in that feed; entries a takedown covers stay in
-the chain but count for nothing. The author's share of the bank is then re-derived, inside the
-transaction that adopts the version, and every item that left or re-entered the active set is
-recorded in the change feed, so subscribers following it drop (or take back) exactly those.
+role) are purged with everything after them in that feed; entries a takedown covers, and
+entries a fork suspends, stay in the chain but count for nothing. Whether a body-less copy is
+erased or incomplete is judged again (a takedown is an erasure authority). The author's share
+of the bank is then re-derived, inside the transaction that adopts the version or keeps the
+proof, and every item that left or re-entered the active set is recorded in the change feed,
+so subscribers following it drop (or take back) exactly those.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from node.store.transaction import digest_without
 from protocol.charter import CharterBody
 from protocol.entry import Entry, decode_entry
 from protocol.errors import UnauthorizedError
-from protocol.feed import FeedHead
+from protocol.feed import FeedHead, KeyPolicy
 from protocol.membership import CharterPolicy
 
 log = logging.getLogger("hashbank.charter")
@@ -37,9 +39,10 @@ class Rederived:
 
 
 async def rederive(
-    txn: Transaction, author: bytes, policy: CharterPolicy, now_ms: int
+    txn: Transaction, author: bytes, policy: KeyPolicy, now_ms: int, fork_seq: int | None = None
 ) -> Rederived:
-    """Re-judge ``author``'s stored feed under ``policy`` and rewrite its derived rows."""
+    """Re-judge ``author``'s stored feed under ``policy`` (and its fork seq, if it has one) and
+    rewrite its derived rows."""
     rows = await txn.author_entries(author)
     kept: list[tuple[int, Entry]] = []
     for row in rows:
@@ -52,19 +55,28 @@ async def rederive(
         kept.append((row.cursor, entry))
     purge_from = rows[len(kept)].seq if len(kept) < len(rows) else None
     entries = [e for _, e in kept]
-    void = {e.id for e in entries if policy.is_void(e.header)}
+    covered = {e.id for e in entries if policy.covered(author, e.seq, e.seq)}
+    suspended = {e.id for e in entries if fork_seq is not None and e.seq >= fork_seq}
     removed = await txn.active_items_of(author)
     digest = digest_without(txn.counters.digest, removed)
-    await txn.clear_author(author, purge_from, void, digest)
+    await txn.clear_author(author, purge_from, covered | suspended, digest)
     c = txn.counters
     ctx = planning.Context(
         c.next_cursor, c.next_item_id, digest, targets=planning.revoke_targets(entries)
     )
-    plan = planning.plan_batch(entries, ctx, now_ms, cursors=[c for c, _ in kept], void=void)
+    plan = planning.plan_batch(
+        entries,
+        ctx,
+        now_ms,
+        cursors=[c for c, _ in kept],
+        void=covered | suspended,
+        erasable=covered,
+    )
     await txn.write_plan(plan, ctx, include_entries=False)
     purged = {r.id for r in rows[len(kept) :]}
-    version = policy.chain.latest.number
-    moved = await record_changes(txn, author, removed, purged, version, now_ms)
+    version = policy.chain.latest.number if isinstance(policy, CharterPolicy) else None
+    why = ChangeReason.FORK if fork_seq is not None and not covered else ChangeReason.TAKEDOWN
+    moved = await record_changes(txn, author, removed, purged, version, now_ms, why)
     head = FeedHead.of(entries[-1]) if entries else None
     return Rederived(
         author, head, plan.pdq_ids, plan.pdq_values, [r.item_id for r in removed], moved
@@ -76,8 +88,9 @@ async def record_changes(
     author: bytes,
     before: list[ActiveItem],
     purged: set[bytes],
-    version: int,
+    version: int | None,
     now_ms: int,
+    why: ChangeReason = ChangeReason.TAKEDOWN,
 ) -> int:
     """Record what re-derivation moved out of (or back into) ``author``'s active items, by
     charter ``version``; returns how many items moved."""
@@ -88,20 +101,22 @@ async def record_changes(
     back = [it for it in after if (it.entry_id, it.idx) not in was]
     reasons: dict[ChangeReason, list[ActiveItem]] = {}
     for it in gone:
-        reasons.setdefault(_why_gone(it, purged, now_ms), []).append(it)
+        reasons.setdefault(_why_gone(it, purged, now_ms, why), []).append(it)
     for reason, items in reasons.items():
         charter = version if reason is not ChangeReason.EXPIRY else None
         await txn.record_withdrawn(items, reason, now_ms, charter)
-    await txn.record_restored(back, ChangeReason.TAKEDOWN, now_ms, version)
+    await txn.record_restored(back, why, now_ms, version)
     return len(gone) + len(back)
 
 
-def _why_gone(item: ActiveItem, purged: set[bytes], now_ms: int) -> ChangeReason:
+def _why_gone(
+    item: ActiveItem, purged: set[bytes], now_ms: int, otherwise: ChangeReason
+) -> ChangeReason:
     if item.entry_id in purged:
         return ChangeReason.PURGE
     if item.expires_ms is not None and item.expires_ms <= now_ms:
         return ChangeReason.EXPIRY  # expired since the last sweep; re-deriving noticed first
-    return ChangeReason.TAKEDOWN
+    return otherwise
 
 
 def affected(before: CharterBody, after: CharterBody) -> set[bytes]:

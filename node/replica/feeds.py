@@ -1,8 +1,9 @@
-"""The feeds this replica holds: every author's head, the forked authors, held entries.
+"""The feeds this replica holds: every author's head, the fork seqs, held entries.
 
-``Feeds`` is the in-memory mirror of the store's ``heads`` and ``forks`` tables. Entries are
-written through ``write`` inside a store transaction, and the mirror moves only once that
-transaction has committed (``committed``), so it never runs ahead of the disk.
+``Feeds`` is the in-memory mirror of the store's ``heads`` table and of the fork seqs its
+stored proofs give (docs/protocol.md §6.1). Entries are written through ``write`` inside a
+store transaction, and the mirror moves only once that transaction has committed
+(``committed``), so it never runs ahead of the disk.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from protocol.sync import HoldBack, Range
 
 
 class Feeds:
-    """Heads by author, forked authors (at their fork seq), and the hold-back buffer."""
+    """Heads by author, fork seqs of suspended feeds, and the hold-back buffer."""
 
     def __init__(self, heads: Mapping[bytes, FeedHead], forked: Mapping[bytes, int]) -> None:
         self.heads: dict[bytes, FeedHead] = dict(heads)
+        # Author -> the seq from which its feed is suspended by a fork proof that counts.
         self.forked: dict[bytes, int] = dict(forked)
         self.holdback = HoldBack()
 
@@ -41,11 +43,14 @@ class Feeds:
         now_ms: int,
         *,
         void: AbstractSet[bytes] = frozenset(),
+        erasable: AbstractSet[bytes] = frozenset(),
         digest_sums: Mapping[bytes, int] | None = None,
     ) -> planning.Plan:
         """Plan and write placed entries (in feed order) in ``txn``; returns the plan."""
         ctx = await txn.context_for(entries)
-        plan = planning.plan_batch(entries, ctx, now_ms, void=void, digest_sums=digest_sums)
+        plan = planning.plan_batch(
+            entries, ctx, now_ms, void=void, digest_sums=digest_sums, erasable=erasable
+        )
         await txn.write_plan(plan, ctx)
         return plan
 
@@ -55,3 +60,10 @@ class Feeds:
             head = self.heads.get(entry.author)
             if head is None or entry.seq > head.seq:
                 self.heads[entry.author] = FeedHead.of(entry)
+
+    def set_fork(self, author: bytes, seq: int | None) -> None:
+        """Record (or, with None, lift) the fork seq of ``author``."""
+        if seq is None:
+            self.forked.pop(author, None)
+        else:
+            self.forked[author] = seq

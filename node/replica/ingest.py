@@ -1,7 +1,9 @@
 """Entries from elsewhere (a peer, an import): check, place in their feeds, store.
 
 All validity decisions are the protocol's (``protocol.entry``, ``protocol.feed``); this module
-sequences them against the store. Large batches are pipelined in chunks: while one chunk is
+sequences them against the store: a copy with its body completes an incomplete one, a fork
+that counts suspends its author's feed (``node.replica.forks``) in the transaction that finds
+it, and held entries wait as bytes. Large batches are pipelined in chunks: while one chunk is
 placed and written inside the store's transaction door, the next ones are checked by
 ``node.replica.decoder`` (in a worker process when one is configured).
 """
@@ -10,20 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from node.clock import Clock
 from node.matching.matcher import Matcher
+from node.replica import forks
 from node.replica.charters import CharterKeeper
+from node.replica.conform import Rederived, rederive
 from node.replica.decoder import Checked, Decoder
 from node.replica.events import EntriesStored, Events, ForkRecorded
 from node.replica.feeds import Feeds
 from node.store import Store, Transaction
 from protocol.entry import Entry, decode_entry
 from protocol.errors import ForkError, ProtocolError
-from protocol.feed import FeedHead, ForkProof, Placement, place
+from protocol.feed import FeedHead, ForkProof, KeyPolicy, Placement, Standing, place, repeat
+from protocol.hazmat import unchecked_entry
 
 log = logging.getLogger("hashbank.ingest")
 # Entries verified (and then written) per step of a pipelined ingest: small enough for the
@@ -128,12 +134,20 @@ class Ingester:
         )
 
     async def record_fork(self, proof: ForkProof, source: str | None = None) -> bool:
-        """Store a (verified) fork proof and stop accepting the author; True if it is new."""
+        """Keep a (verified) fork proof, suspending the author's feed if it counts; True if it
+        is new here (and worth passing on)."""
+        applied: list[asyncio.Future[None]] = []
 
         async def work(txn: Transaction) -> bool:
-            return await self._add_fork(txn, proof)
+            forked = dict(self.feeds.forked)
+            moved: dict[bytes, int | None] = {}
+            fresh = await self._keep_fork(txn, proof, forked, moved)
+            await self._suspend(txn, moved, applied)
+            return fresh
 
         fresh = await self.store.transaction(work)
+        for future in applied:
+            await future
         if fresh:
             self._announce_fork(proof, source)
         return fresh
@@ -174,25 +188,16 @@ class Ingester:
         fresh_forks: list[ForkProof] = []
 
         async def work(txn: Transaction) -> list[Entry]:
-            placed = await _Placer(txn, self.feeds, tally).place_all(entries)
+            policy = self.charters.policy
+            placer = _Placer(txn, self.feeds, tally, policy, self.clock.monotonic())
+            placed = await placer.place_all(entries)
+            forked, moved = dict(self.feeds.forked), dict[bytes, int | None]()
             for proof in tally.forks[forks_before:]:
-                if await self._add_fork(txn, proof):
+                if await self._keep_fork(txn, proof, forked, moved):
                     fresh_forks.append(proof)
-            if not placed:
-                return placed
-            policy = self.charters.charter_policy
-            void = {e.id for e in placed if policy and policy.is_void(e.header)}
-            plan = await self.feeds.write(
-                txn, placed, self.clock.now_ms(), void=void, digest_sums=sums
-            )
-            txn.on_commit(lambda: self.feeds.committed(placed))
-            txn.on_commit(
-                lambda: applied.append(
-                    self.matcher.apply_soon(
-                        plan.pdq_ids, plan.pdq_values, plan.deactivate, urgent=wait_index
-                    )
-                )
-            )
+            if placed:
+                await self._write(txn, placed, sums, forked, wait_index, applied)
+            await self._suspend(txn, moved, applied)
             return placed
 
         forks_before = len(tally.forks)
@@ -200,16 +205,79 @@ class Ingester:
         for proof in fresh_forks:
             self._announce_fork(proof, source)
         if applied and wait_index:
-            await applied[0]
+            for future in applied:
+                await future
         return placed
 
-    async def _add_fork(self, txn: Transaction, proof: ForkProof) -> bool:
-        fresh = await txn.add_fork(proof.author, proof.seq, proof.encode(), self.clock.now_ms())
-        txn.on_commit(lambda: self._forked(proof))
-        return fresh
+    async def _write(
+        self,
+        txn: Transaction,
+        placed: list[Entry],
+        sums: dict[bytes, int],
+        forked: dict[bytes, int],
+        urgent: bool,
+        applied: list[asyncio.Future[None]],
+    ) -> None:
+        policy = self.charters.policy
+        covered = {e.id for e in placed if policy.covered(e.author, e.seq, e.seq)}
+        suspended = {e.id for e in placed if e.seq >= forked.get(e.author, e.seq + 1)}
+        plan = await self.feeds.write(
+            txn,
+            placed,
+            self.clock.now_ms(),
+            void=covered | suspended,
+            erasable=covered,
+            digest_sums=sums,
+        )
+        txn.on_commit(lambda: self.feeds.committed(placed))
+        txn.on_commit(
+            lambda: applied.append(
+                self.matcher.apply_soon(
+                    plan.pdq_ids, plan.pdq_values, plan.deactivate, urgent=urgent
+                )
+            )
+        )
 
-    def _forked(self, proof: ForkProof) -> None:
-        self.feeds.forked.setdefault(proof.author, proof.seq)
+    async def _keep_fork(
+        self,
+        txn: Transaction,
+        proof: ForkProof,
+        forked: dict[bytes, int],
+        moved: dict[bytes, int | None],
+    ) -> bool:
+        """Keep ``proof`` if it beats the one kept; note a moved fork seq in ``moved``."""
+        author = proof.author
+        kept = await forks.keep(
+            txn, proof, self.charters.policy, forked.get(author), self.clock.now_ms()
+        )
+        if kept.changed:
+            moved[author] = kept.fork_seq
+            if kept.fork_seq is None:
+                forked.pop(author, None)
+            else:
+                forked[author] = kept.fork_seq
+        return kept.fresh
+
+    async def _suspend(
+        self,
+        txn: Transaction,
+        moved: dict[bytes, int | None],
+        applied: list[asyncio.Future[None]],
+    ) -> None:
+        """Re-derive the feeds whose fork seq moved: suspended from it on, or no longer."""
+        for author, seq in moved.items():
+            done = await rederive(txn, author, self.charters.policy, self.clock.now_ms(), seq)
+            txn.on_commit(functools.partial(self._suspended, author, seq, done, applied))
+
+    def _suspended(
+        self, author: bytes, seq: int | None, done: Rederived, applied: list[asyncio.Future[None]]
+    ) -> None:
+        self.feeds.set_fork(author, seq)
+        if done.head is not None:
+            self.feeds.heads[author] = done.head
+        applied.append(self.matcher.apply_soon(done.pdq_ids, done.pdq_values, done.removed))
+        if seq is not None:
+            log.error("feed suspended author=%s from_seq=%d", author.hex(), seq)
 
     def _announce_fork(self, proof: ForkProof, source: str | None) -> None:
         log.error("fork author=%s seq=%d source=%s", proof.author.hex(), proof.seq, source)
@@ -226,60 +294,118 @@ class Ingester:
 class _Placer:
     """Places one chunk's entries in their feeds, inside the transaction that stores them."""
 
-    def __init__(self, txn: Transaction, feeds: Feeds, tally: _Tally) -> None:
+    def __init__(
+        self, txn: Transaction, feeds: Feeds, tally: _Tally, policy: KeyPolicy, now_s: float
+    ) -> None:
         self.txn = txn
         self.feeds = feeds
         self.tally = tally
+        self.policy = policy
+        self.now_s = now_s
         self.heads = dict(feeds.heads)
         # Entries placed in this chunk are not in the store yet; a later entry of the chunk
         # at the same author and seq (a repeat, or a fork) is judged against them.
         self.batch: dict[tuple[bytes, int], Entry] = {}
-        self.forked = set(feeds.forked)
+        # A copy with its body that arrived in the chunk after a body-less one it placed.
+        self.swaps: dict[bytes, Entry] = {}
+        self.forked = dict(feeds.forked)
 
     async def place_all(self, entries: list[Entry]) -> list[Entry]:
         accepted: list[Entry] = []
         for entry in sorted(entries, key=lambda e: (e.author, e.seq)):
             accepted += await self._place_one(entry)
-        return accepted
+        return [self.swaps.get(e.id, e) for e in accepted]
 
     async def _place_one(self, entry: Entry) -> list[Entry]:
         """Place one entry; returns it and any held successors it releases."""
-        if entry.author in self.forked:
-            self.tally.rejected["forked_author"] += 1
-            return []
         try:
             placement = await self._placement(entry)
         except ForkError as exc:
             if isinstance(exc.proof, ForkProof):
-                self.tally.forks.append(exc.proof)
-                self.forked.add(entry.author)
+                self._fork(exc.proof)
             return []
         except ProtocolError as exc:
             self.tally.rejected[exc.code] += 1
             return []
+        if placement is Placement.SUSPENDED:
+            self.tally.rejected["forked_author"] += 1
+            return []
         if placement is Placement.DUPLICATE:
             self.tally.duplicates += 1
             return []
+        if placement is Placement.COMPLETES:
+            return await self._complete(entry)
         if placement is Placement.AHEAD:
-            self.tally.held += int(self.feeds.holdback.hold(entry))
+            head = self.heads.get(entry.author)
+            self.tally.held += int(
+                self.feeds.holdback.hold(
+                    entry.author,
+                    entry.seq,
+                    entry.raw,
+                    head_seq=head.seq if head else 0,
+                    now=self.now_s,
+                )
+            )
             return []
         self.heads[entry.author] = FeedHead.of(entry)
         self.batch[(entry.author, entry.seq)] = entry
         out = [entry]
-        for successor in self.feeds.holdback.release(entry.author, entry.seq + 1):
-            out += await self._place_one(successor)
+        for raw in self.feeds.holdback.release(entry.author, entry.seq + 1):
+            out += await self._place_released(raw)
         return out
+
+    async def _place_released(self, raw: bytes) -> list[Entry]:
+        # Held entries were checked when they arrived; the charter may have moved since.
+        successor = unchecked_entry(raw)
+        try:
+            self.policy.authorize(successor.header)
+        except ProtocolError as exc:
+            self.tally.rejected[exc.code] += 1
+            return []
+        return await self._place_one(successor)
+
+    async def _complete(self, entry: Entry) -> list[Entry]:
+        """A copy with the body our incomplete copy lacked: it takes that copy's place."""
+        key = (entry.author, entry.seq)
+        if key in self.batch:  # the incomplete copy came earlier in this very chunk
+            self.swaps[self.batch[key].id] = entry
+            self.batch[key] = entry
+            return []
+        if await self.txn.drop_incomplete(entry.id):
+            return [entry]
+        self.tally.duplicates += 1
+        return []
+
+    def _fork(self, proof: ForkProof) -> None:
+        standing = proof.standing(self.policy)
+        if standing is Standing.RETIRED:
+            self.tally.rejected["retired_fork"] += 1  # an old key speaks for no fork
+            return
+        self.tally.forks.append(proof)
+        if standing is Standing.COUNTS:
+            seq = min(proof.seq, self.forked.get(proof.author, proof.seq))
+            self.forked[proof.author] = seq
 
     async def _placement(self, entry: Entry) -> Placement:
         head = self.heads.get(entry.author)
-        stored = None
+        fork_seq = self.forked.get(entry.author)
+        stored, incomplete = None, False
         if head is not None and entry.seq <= head.seq:
             row = await self.txn.entry_at(entry.author, entry.seq)
             if row is not None and row.id == entry.id:
-                return Placement.DUPLICATE
-            stored = (
-                decode_entry(row.raw)
-                if row is not None
-                else self.batch.get((entry.author, entry.seq))
-            )
-        return place(entry, head, stored)
+                if fork_seq is not None and entry.seq >= fork_seq:
+                    return Placement.SUSPENDED
+                return repeat(entry, stored_incomplete=row.incomplete)
+            if row is not None:
+                stored = decode_entry(row.raw)
+            else:
+                stored = self.batch.get((entry.author, entry.seq))
+                incomplete = stored is not None and stored.body is None
+        return place(
+            entry,
+            head,
+            stored,
+            stored_incomplete=incomplete,
+            fork_seq=fork_seq,
+            takedowns=self.policy,
+        )

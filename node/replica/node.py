@@ -24,13 +24,16 @@ from node.replica.charters import CharterKeeper, CharterReport
 from node.replica.decoder import Decoder
 from node.replica.events import Events, ItemsChanged, Listener
 from node.replica.feeds import Feeds
+from node.replica.forks import load_fork_seqs
 from node.replica.ingest import Ingester, IngestReport
 from node.replica.keys import KeyRing
 from node.replica.lookup import Lookup
 from node.replica.publish import Publisher
 from node.replica.status import (
+    MAX_LISTED,
     FeedStatus,
     ForkStatus,
+    IncompleteStatus,
     ReplicaStatus,
     charter_status,
     member_names,
@@ -39,6 +42,7 @@ from node.store import ForkRecord, Store, StoredEntry, Transaction
 from protocol.feed import ForkProof, KeyPolicy
 from protocol.identity import OrgId, PublicKey, SigningKey, org_id_for
 from protocol.signals import PDQ
+from protocol.sync import FeedDigest, FeedRow
 
 log = logging.getLogger("hashbank.node")
 # Case-number-and-PIN attempts one client may make in a window, whatever the case numbers.
@@ -122,7 +126,8 @@ class Node:
     async def _load(self) -> None:
         await self.charters.load()
         self.feeds.heads = await self.store.heads()
-        self.feeds.forked = {f.author: f.seq for f in await self.store.forks()}
+        stored = {f.author: f.proof for f in await self.store.forks()}
+        self.feeds.forked = load_fork_seqs(stored, self.charters.policy)
         await self.expire()
         started = self.clock.monotonic()
         self.index_origin = await self.matcher.load(
@@ -208,6 +213,24 @@ class Node:
     async def forks(self) -> list[ForkRecord]:
         return await self.store.forks()
 
+    def feed_digests(self) -> list[FeedDigest]:
+        """Every head with its author's feed digest, taken at one moment."""
+        return [
+            FeedDigest(a, h.seq, h.entry_id, self.store.feed_digest(a))
+            for a, h in self.feeds.heads.items()
+        ]
+
+    async def feed_rows(self, author: bytes, first: int, last: int) -> list[FeedRow]:
+        return await self.store.feed_rows(author, first, last)
+
+    async def incomplete_entries(self, limit: int) -> list[StoredEntry]:
+        """Entries held without a body that is still wanted, to ask peers for."""
+        return await self.store.incomplete_entries(limit)
+
+    def expire_held(self) -> int:
+        """Drop entries held ahead of a gap for too long; returns how many."""
+        return self.feeds.holdback.expire(self.clock.monotonic())
+
     async def expire(self) -> int:
         """Deactivate expired items (the change feed records them); returns how many."""
 
@@ -238,6 +261,12 @@ class Node:
             rejected=dict(self.ingester.rejections),
             charter=charter_status(chain, self.org),
             held=len(self.feeds.holdback),
+            held_bytes=self.feeds.holdback.size,
+            incomplete=await self.store.incomplete_count(),
+            incomplete_entries=tuple(
+                IncompleteStatus(r.author, r.seq, r.id)
+                for r in await self.store.incomplete_entries(MAX_LISTED)
+            ),
             feeds=tuple(
                 FeedStatus(a, names.get(a), h.seq, advanced.get(a))
                 for a, h in sorted(self.feeds.heads.items())

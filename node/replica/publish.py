@@ -2,8 +2,9 @@
 
 Our entries obey the same rules as everyone's: the node refuses to publish what every other
 node would reject (a role the charter does not give us, a key it does not list, a seq a
-takedown covers), and refuses to sign at all until a peer has shown it its own feed's head, so
-a node restored from a backup never forks its own feed.
+takedown covers, a feed a fork suspends), and refuses to sign at all until a peer has shown it
+its own feed's head, so a node restored from a backup never forks its own feed. After a
+takedown that ends, our next entry goes to the first seq after it (docs/protocol.md §8.3).
 """
 
 from __future__ import annotations
@@ -128,14 +129,22 @@ class Publisher:
         return published
 
     async def revoke(
-        self, entry_id: bytes, items: tuple[int, ...] | None, reason: RevokeReason
+        self,
+        entry_id: bytes,
+        items: tuple[int, ...] | None,
+        reason: RevokeReason,
+        *,
+        erase: bool = False,
     ) -> Entry:
-        """Withdraw one of our add entries, whole or some of its items."""
+        """Withdraw one of our add entries, whole or some of its items; with ``erase``, also
+        have every node drop its body (an add or a feedback entry, whole)."""
         stored = await self.store.entry_by_id(entry_id)
         if stored is None:
             raise UnknownEntryError(f"no entry {entry_id.hex()}")
         if stored.author != self.org:
             raise NotOursError(f"entry {entry_id.hex()} was published by another organisation")
+        if erase:
+            return await self._erase(entry_id, stored.kind, stored.erased, items, reason)
         if stored.kind is not Kind.ADD:
             raise BadRequestError(
                 f"entry {entry_id.hex()} is a {stored.kind.name.lower()}, not an add"
@@ -151,6 +160,23 @@ class Publisher:
         body = RevokeBody((RevokeTarget(entry_id, items),), reason)
         return (await self.publish(body)).entry
 
+    async def _erase(
+        self,
+        entry_id: bytes,
+        kind: Kind,
+        erased: bool,
+        items: tuple[int, ...] | None,
+        reason: RevokeReason,
+    ) -> Entry:
+        if items is not None:
+            raise BadRequestError("an erasing revoke names whole entries: leave out items")
+        if kind is Kind.REVOKE:
+            raise BadRequestError(f"entry {entry_id.hex()} is a revoke: its body is never erased")
+        if erased:
+            raise ConflictError(f"entry {entry_id.hex()}: its body is erased already")
+        body = RevokeBody((RevokeTarget(entry_id, None),), reason, erase=True)
+        return (await self.publish(body)).entry
+
     async def feedback(self, body: FeedbackBody) -> Entry:
         """Publish a verdict, naming an entry we hold if it names one."""
         if body.entry_id is not None and await self.store.entry_by_id(body.entry_id) is None:
@@ -161,20 +187,36 @@ class Publisher:
 
     def _sign_next(self, body: Body) -> Entry:
         head = self.feeds.heads.get(self.org)
-        seq = head.seq + 1 if head else 1
+        seq = self._next_seq(head.seq if head else 0)
         entry = sign_entry(
             self._signing_key(seq),
             author=self.org,
             seq=seq,
-            prev=head.entry_id if head else None,
+            # After taken-down seqs prev is not checked; with no head it still has to be bytes.
+            prev=head.entry_id if head else (None if seq == 1 else bytes(32)),
             timestamp_ms=max(self.clock.now_ms(), head.timestamp_ms if head else 0),
             body=body,
         )
         self.charters.policy.authorize(entry.header)
-        policy = self.charters.charter_policy
-        if policy is not None and policy.is_void(entry.header):
-            raise UnauthorizedError(f"a takedown covers this organisation's seq {seq}")
         return entry
+
+    def _next_seq(self, head_seq: int) -> int:
+        """The seq of our next entry: after our head, and after any takedown that covers it."""
+        fork = self.feeds.forked.get(self.org)
+        if fork is not None:
+            raise ConflictError(
+                f"this organisation's feed is forked at seq {fork}: every node refuses its "
+                "entries from there on until the stewards take down the forked seqs (and "
+                "rotate its key, if it may be in other hands); see the operator guide"
+            )
+        policy = self.charters.charter_policy
+        seq = head_seq + 1
+        if policy is None:
+            return seq
+        open_seq = policy.next_open_seq(self.org, seq)
+        if open_seq is None:
+            raise UnauthorizedError(f"a takedown covers this organisation's seq {seq} on")
+        return open_seq
 
     def _signing_key(self, seq: int) -> SigningKey:
         """Our key for ``seq``: the charter decides; a pending rotation blocks publishing."""

@@ -19,12 +19,25 @@ class FeedStatus:
     advanced_ms: int | None
 
 
+# Incomplete entries listed by name in the status (the count is always complete).
+MAX_LISTED = 100
+
+
 @dataclass(frozen=True, slots=True)
 class ForkStatus:
-    """An author whose feed forked, and where."""
+    """An author whose feed a fork suspends, and from which seq."""
 
     author: bytes
     seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncompleteStatus:
+    """An entry held without the body it should have (docs/protocol.md §4.3)."""
+
+    author: bytes
+    seq: int
+    entry_id: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +69,9 @@ class ReplicaStatus:
     held: int
     feeds: tuple[FeedStatus, ...]
     names: Mapping[bytes, str]
+    held_bytes: int = 0
+    incomplete: int = 0
+    incomplete_entries: tuple[IncompleteStatus, ...] = ()
 
 
 def member_names(chain: CharterChain | None, org: bytes, own_name: str) -> dict[bytes, str]:

@@ -34,6 +34,7 @@ from protocol import wire
 from protocol.body import Kind
 from protocol.feed import FeedHead
 from protocol.signals import SignalType
+from protocol.sync import EntryState, FeedRow
 
 # SQLite allows 32766 bound parameters; stay well below for IN (...) lists.
 CHUNK = 900
@@ -60,7 +61,9 @@ USER_COLUMNS = (
 )
 _SESSION_USER_COLUMNS = ", ".join(f"u.{c.strip()}" for c in USER_COLUMNS.split(","))
 AUDIT_COLUMNS = "audit_id, at_ms, actor, action, subject, detail"
-ENTRY_COLUMNS = "cursor, id, author, seq, kind, timestamp_ms, received_ms, raw, erased, void"
+ENTRY_COLUMNS = (
+    "cursor, id, author, seq, kind, timestamp_ms, received_ms, raw, erased, void, incomplete"
+)
 _FEEDBACK_ENTRY_COLUMNS = ", ".join(f"fe.{c.strip()}" for c in ENTRY_COLUMNS.split(","))
 ITEM_QUERY = """
     SELECT i.item_id, i.signal_type, i.value, i.labels, e.id, e.author, i.idx, i.active
@@ -72,14 +75,14 @@ EXACT_ROWS = "i.active = 1 AND i.signal_type != 'pdq'"
 
 
 def entry_row(row: Sequence[Any]) -> StoredEntry:
-    c, i, a, s, k, t, r, raw, erased, void = row
-    return StoredEntry(c, i, a, s, Kind(k), t, r, raw, bool(erased), bool(void))
+    c, i, a, s, k, t, r, raw, erased, void, incomplete = row
+    return StoredEntry(c, i, a, s, Kind(k), t, r, raw, bool(erased), bool(void), bool(incomplete))
 
 
 def item_row(row: Sequence[Any]) -> ItemRow:
     item_id, sig, value, labels, entry_id, author, idx, active = row
     labels_tuple = tuple(labels.split(",")) if labels else ()
-    return ItemRow(item_id, sig, value, labels_tuple, entry_id, author, idx, bool(active))
+    return ItemRow(item_id, sig, value, labels_tuple, entry_id, author, idx, active == 1)
 
 
 def user_row(row: Sequence[Any]) -> UserRow:
@@ -225,6 +228,37 @@ class Reader:
 
     async def last_item_change_cursor(self) -> int:
         return int(await self._scalar("SELECT COALESCE(MAX(cursor), 0) FROM item_changes"))
+
+    async def incomplete_entries(self, limit: int) -> list[StoredEntry]:
+        """Entries held without a body that is still wanted (docs/protocol.md §4.3)."""
+        return await self._entries("incomplete = 1 ORDER BY author, seq LIMIT ?", (limit,))
+
+    async def incomplete_count(self) -> int:
+        return int(await self._scalar("SELECT COUNT(*) FROM entries WHERE incomplete = 1"))
+
+    async def feed_rows(self, author: bytes, first: int, last: int) -> list[FeedRow]:
+        """How this replica holds ``author``'s entries ``first``…``last``, seq by seq."""
+        if first > MAX_STORED_SEQ:
+            return []
+        rows = await self._all(
+            "SELECT e.seq, e.id, e.erased, e.incomplete, (SELECT COUNT(*) FROM items i "
+            "WHERE i.entry_cursor = e.cursor AND i.active != 0) FROM entries e "
+            "WHERE e.author = ? AND e.seq BETWEEN ? AND ? ORDER BY e.seq",
+            (author, first, min(last, MAX_STORED_SEQ)),
+        )
+        return [
+            FeedRow(
+                int(seq),
+                entry_id,
+                EntryState.INCOMPLETE
+                if incomplete
+                else EntryState.ERASED
+                if erased
+                else EntryState.HELD,
+                int(standing),
+            )
+            for seq, entry_id, erased, incomplete, standing in rows
+        ]
 
     async def idempotent_entry(self, key: str) -> StoredEntry | None:
         """The entry published under an idempotency key, if any."""
@@ -453,6 +487,12 @@ class Reader:
     async def forks(self) -> list[ForkRecord]:
         rows = await self._all("SELECT author, seq, proof, detected_ms FROM forks ORDER BY author")
         return [ForkRecord(*r) for r in rows]
+
+    async def fork_of(self, author: bytes) -> ForkRecord | None:
+        rows = await self._all(
+            "SELECT author, seq, proof, detected_ms FROM forks WHERE author = ?", (author,)
+        )
+        return ForkRecord(*rows[0]) if rows else None
 
     async def charters(self) -> list[bytes]:
         rows = await self._all("SELECT raw FROM charters ORDER BY number")

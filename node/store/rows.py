@@ -23,8 +23,9 @@ class StoredEntry:
     timestamp_ms: int
     received_ms: int
     raw: bytes
-    erased: bool
-    void: bool = False
+    erased: bool  # held without its body
+    void: bool = False  # a takedown covers it, or a fork suspends its feed
+    incomplete: bool = False  # without its body, and no authority dropped it: still wanted
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ class ChangeReason(enum.StrEnum):
     PURGE = "purge"  # a charter version no longer authorises the entries: they are purged
     ERASURE = "erasure"  # the entries' bodies were erased
     EXPIRY = "expiry"  # the items' expiry time passed
+    FORK = "fork"  # a fork proof suspends the author's feed from the fork seq on
 
 
 @dataclass(frozen=True, slots=True)

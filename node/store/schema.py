@@ -8,7 +8,8 @@ bank. ``DERIVED_TABLES`` are derived from them and can be rebuilt by ``hashbank 
 ``item_changes`` is the change feed's record of what left the bank without an entry —
 subscribers' positions in the feed count on it, so it is kept like primary data; the rest
 (idempotency keys, cases, console users, sessions, the audit log) are this node's own local
-records, never published.
+records, never published. A migration that changes what the derived tables mean sets
+``meta.rederive``; the store re-derives them when it is next opened.
 """
 
 from __future__ import annotations
@@ -184,9 +185,30 @@ MIGRATIONS: tuple[str, ...] = (
         items           BLOB    NOT NULL   -- msgpack [[entry_id, idx, author, type, value]]
     );
     """,
+    # 7: replica integrity. Body-less copies are erased (on an authority) or incomplete (the
+    # body is still wanted); erasing revokes; per-author feed digests; expired items kept
+    # apart from withdrawn ones (items.active: 1 active, 2 expired, 0 withdrawn or void).
+    # Stores from before held body-less copies without asking for authority: they are all
+    # incomplete until a body or an authority turns up. The derived tables are re-derived
+    # once, when the store is next opened (meta 'rederive').
+    """
+    ALTER TABLE entries ADD COLUMN incomplete INTEGER NOT NULL DEFAULT 0;
+    UPDATE entries SET incomplete = 1 WHERE erased = 1;
+    CREATE INDEX entries_incomplete ON entries (author, seq) WHERE incomplete = 1;
+
+    ALTER TABLE revocations ADD COLUMN erase INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE feed_digests (
+        author BLOB    PRIMARY KEY,
+        count  INTEGER NOT NULL,
+        total  BLOB    NOT NULL
+    ) WITHOUT ROWID;
+
+    INSERT OR REPLACE INTO meta VALUES ('rederive', 1);
+    """,
 )
 
-DERIVED_TABLES = ("heads", "items", "revocations", "feedback")
+DERIVED_TABLES = ("heads", "items", "revocations", "feedback", "feed_digests")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

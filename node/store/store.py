@@ -48,6 +48,8 @@ class Store(Reader):
         self._writer = writer
         self.path = path
         self.counters = Counters()
+        # Each author's feed digest (docs/protocol.md §7), as committed.
+        self.feeds: dict[bytes, BankDigest] = {}
         self._door = asyncio.Lock()
 
     # --- opening ---------------------------------------------------------------------------
@@ -68,6 +70,7 @@ class Store(Reader):
         try:
             await reader.execute("PRAGMA query_only = 1")
             await store._load_counters()
+            await store._rederive_if_asked()
         except BaseException:
             await store.close()
             raise
@@ -85,7 +88,23 @@ class Store(Reader):
             int(item) + 1,
             BankDigest(int(count or 0), int.from_bytes(total or b"", "big")),
         )
+        self.feeds = {
+            author: BankDigest(int(n), int.from_bytes(sum_, "big"))
+            for author, n, sum_ in await self._all("SELECT author, count, total FROM feed_digests")
+        }
         await self._recount()
+
+    async def _rederive_if_asked(self) -> None:
+        """Re-derive the derived tables once when a migration asked for it."""
+        if await self._scalar("SELECT value FROM meta WHERE key = 'rederive'") is None:
+            return
+        from node.store.rederive import rederive_all  # it builds on this module's door
+
+        async def work(txn: Transaction) -> None:
+            await rederive_all(txn)
+            await txn.forget_rederive()
+
+        await self.transaction(work)
 
     async def _recount(self) -> None:
         kinds = await self._all("SELECT kind, COUNT(*) FROM entries GROUP BY kind")
@@ -114,16 +133,20 @@ class Store(Reader):
 
     async def _run(self, work: Work[T]) -> T:
         async with self._door:
-            txn = Transaction(self._writer, self.counters.copy())
+            txn = Transaction(self._writer, self.counters.copy(), self.feeds)
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
                 result = await work(txn)
+                await txn.flush()
                 await self._writer.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back itself
                     await self._writer.execute("ROLLBACK")
                 raise
             self.counters = txn.counters
+            if txn.feeds_cleared:
+                self.feeds = {}
+            self.feeds.update(txn.feed_changes)
             if txn.recount:  # the transaction rewrote rows wholesale
                 await self._recount()
             for change in txn.after_commit:
@@ -135,6 +158,11 @@ class Store(Reader):
     @property
     def digest(self) -> BankDigest:
         return self.counters.digest
+
+    def feed_digest(self, author: bytes) -> bytes:
+        """``author``'s feed digest (its standing items, whatever the time), as committed."""
+        feed = self.feeds.get(author)
+        return (feed or BankDigest()).value()
 
     @property
     def last_cursor(self) -> int:

@@ -1,14 +1,15 @@
 """Writes: what one transaction may do, inside the store's one door (``Store.transaction``).
 
 A ``Transaction`` reads through the writer's connection, so a batch is planned against exactly
-the rows it changes, and keeps its own copy of the store's counters; the store adopts that copy
-only after the commit succeeds. No code outside ``node.store`` ever sees a SQL statement.
+the rows it changes, and keeps its own copy of the store's counters (and of the feed digests it
+touches); the store adopts them only after the commit succeeds. No code outside
+``node.store`` ever sees a SQL statement.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
 import aiosqlite
@@ -21,6 +22,9 @@ from protocol import wire
 from protocol.bank import BankDigest, item_digest
 from protocol.body import Kind
 from protocol.entry import Entry
+from protocol.hazmat import decode_unchecked
+
+ERASABLE_KINDS = (int(Kind.ADD), int(Kind.FEEDBACK))
 
 # Items per recorded change: a takedown of a large feed becomes many events of this size, each
 # no larger than one add entry's items, so a page of the change feed stays bounded.
@@ -38,12 +42,37 @@ def digest_without(digest: BankDigest, items: Sequence[ActiveItem]) -> BankDiges
 class Transaction(Reader):
     """One open write transaction: typed writes, counters committed with it."""
 
-    def __init__(self, db: aiosqlite.Connection, counters: Counters) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        counters: Counters,
+        feeds: Mapping[bytes, BankDigest] | None = None,
+    ) -> None:
         super().__init__(db)
         self.counters = counters
         # Set by writes that rewrite rows wholesale: the store recounts after the commit.
         self.recount = False
         self.after_commit: list[Callable[[], None]] = []
+        self._feeds: Mapping[bytes, BankDigest] = feeds if feeds is not None else {}
+        # The feed digests this transaction changed (absolute values), adopted on commit.
+        self.feed_changes: dict[bytes, BankDigest] = {}
+        self.feeds_cleared = False
+
+    def feed_digest(self, author: bytes) -> BankDigest:
+        """``author``'s feed digest as this transaction sees it (a copy it may change)."""
+        current = self.feed_changes.get(author)
+        if current is None:
+            committed = None if self.feeds_cleared else self._feeds.get(author)
+            current = BankDigest(committed.count, committed.total) if committed else BankDigest()
+            self.feed_changes[author] = current
+        return current
+
+    async def flush(self) -> None:
+        """Write the changed feed digests (the store calls this just before COMMIT)."""
+        await self._db.executemany(
+            "INSERT OR REPLACE INTO feed_digests VALUES (?, ?, ?)",
+            [(a, d.count, d.total.to_bytes(32, "big")) for a, d in self.feed_changes.items()],
+        )
 
     def on_commit(self, change: Callable[[], None]) -> None:
         """Run ``change`` (an in-memory state change) once this transaction has committed.
@@ -66,22 +95,29 @@ class Transaction(Reader):
             sorted(ctx.targets),
         )
         by_cursor: dict[int, list[planning.ItemRef]] = {int(r[0]): [] for r in rows}
-        for item_id, cursor, idx, sig, value in await self._in(
-            "SELECT item_id, entry_cursor, idx, signal_type, value FROM items "
-            "WHERE active = 1 AND entry_cursor IN ({})",
+        for item_id, cursor, idx, sig, value, active in await self._in(
+            "SELECT item_id, entry_cursor, idx, signal_type, value, active FROM items "
+            "WHERE active != 0 AND entry_cursor IN ({})",
             list(by_cursor),
         ):
-            by_cursor[cursor].append(planning.ItemRef(item_id, cursor, idx, sig, value))
+            by_cursor[cursor].append(
+                planning.ItemRef(item_id, cursor, idx, sig, value, active == planning.ACTIVE)
+            )
         for cursor, entry_id, author in rows:
             ctx.stored_adds[entry_id] = planning.StoredAdd(
                 cursor, entry_id, author, tuple(by_cursor[cursor])
             )
-        adds = [e.id for e in entries if e.kind is Kind.ADD]
-        for target, author, items in await self._in(
-            "SELECT target_id, author, items FROM revocations WHERE target_id IN ({})", adds
+        # Revocations already stored that aim at the batch's adds, and erasing ones that aim at
+        # its adds or feedback entries (whose bodies are then not kept).
+        aimed = [e.id for e in entries if e.kind is not Kind.REVOKE]
+        for target, author, items, erase in await self._in(
+            "SELECT target_id, author, items, erase FROM revocations WHERE target_id IN ({})",
+            aimed,
         ):
             parsed = None if items is None else tuple(int(i) for i in str(items).split(","))
             ctx.revocations.setdefault(target, []).append((author, parsed))
+            if erase:
+                ctx.erase_targets.add((author, target))
         return ctx
 
     # --- writes ----------------------------------------------------------------------------
@@ -93,8 +129,12 @@ class Transaction(Reader):
         db = self._db
         if include_entries:
             await db.executemany(
-                f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 plan.entries,
+            )
+        else:  # stored already: only whether a body-less one is still wanted may change
+            await db.executemany(
+                "UPDATE entries SET incomplete = ? WHERE id = ? AND erased = 1", plan.bodiless
             )
         await db.executemany(
             "INSERT INTO heads VALUES (?,?,?,?,?) ON CONFLICT (author) DO UPDATE SET "
@@ -104,10 +144,13 @@ class Transaction(Reader):
             plan.heads,
         )
         await db.executemany("INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?)", plan.items)
-        await db.executemany("INSERT INTO revocations VALUES (?,?,?,?,?)", plan.revocations)
+        await db.executemany("INSERT INTO revocations VALUES (?,?,?,?,?,?)", plan.revocations)
         await db.executemany("INSERT INTO feedback VALUES (?,?,?,?,?,?,?)", plan.feedback)
-        await self._deactivate(plan.deactivate)
+        await self._deactivate([*plan.deactivate, *plan.withdraw_expired])
+        await self._erase(plan.erase)
         await self._write_digest(ctx.digest)
+        for author, delta in ctx.feeds.items():
+            self.feed_digest(author).add_many(delta.count, delta.total)
         c = self.counters
         c.next_cursor, c.next_item_id, c.digest = ctx.next_cursor, ctx.next_item_id, ctx.digest
         if include_entries:
@@ -118,6 +161,45 @@ class Transaction(Reader):
         c.active_counts.subtract(plan.deactivated_types)
         c.active_counts += collections.Counter()  # drop zero counts
 
+    async def _erase(self, targets: Sequence[tuple[bytes, bytes]]) -> None:
+        """Drop the stored bodies (and what was derived from them) an erasing revoke names.
+
+        Their items are withdrawn already (an erasing revoke names whole entries); the rows
+        go too, so that the hash values leave the store with the body.
+        """
+        db = self._db
+        for author, entry_id in targets:
+            rows = await self._all(
+                f"SELECT cursor, raw FROM entries WHERE id = ? AND author = ? AND erased = 0 "
+                f"AND kind IN {ERASABLE_KINDS}",
+                (entry_id, author),
+            )
+            for cursor, raw in rows:
+                header, signature, _ = decode_unchecked(raw)  # checked when it was stored
+                bodiless = wire.encode([header, signature, None])
+                await db.execute(
+                    "UPDATE entries SET raw = ?, erased = 1, incomplete = 0 WHERE cursor = ?",
+                    (bodiless, cursor),
+                )
+                await db.execute("DELETE FROM items WHERE entry_cursor = ?", (cursor,))
+                await db.execute("DELETE FROM feedback WHERE entry_cursor = ?", (cursor,))
+            await db.execute(
+                "UPDATE entries SET incomplete = 0 WHERE id = ? AND author = ? AND incomplete = 1",
+                (entry_id, author),
+            )
+
+    async def drop_incomplete(self, entry_id: bytes) -> bool:
+        """Remove an incomplete copy (a copy with its body replaces it); True if one was."""
+        async with self._db.execute(
+            "DELETE FROM entries WHERE id = ? AND incomplete = 1", (entry_id,)
+        ) as cur:
+            dropped = cur.rowcount == 1
+        self.counters.entry_count -= int(dropped)
+        return dropped
+
+    async def forget_rederive(self) -> None:
+        await self._db.execute("DELETE FROM meta WHERE key = 'rederive'")
+
     async def remember_idempotency(self, key: str, entry_id: bytes, now_ms: int) -> None:
         await self._db.execute("INSERT INTO idempotency VALUES (?, ?, ?)", (key, entry_id, now_ms))
 
@@ -125,7 +207,11 @@ class Transaction(Reader):
         """Deactivate items whose expiry has passed, recording their withdrawal; returns them."""
         gone = await self.expired_items(now_ms)
         if gone:
-            await self._deactivate([it.item_id for it in gone])
+            # Expired, not withdrawn: still standing, so the feed digests do not change.
+            await self._db.executemany(
+                f"UPDATE items SET active = {planning.EXPIRED} WHERE item_id = ?",
+                [(it.item_id,) for it in gone],
+            )
             self.counters.digest = digest_without(self.counters.digest, gone)
             await self._write_digest(self.counters.digest)
             self.counters.active_counts.subtract(it.signal_type for it in gone)
@@ -209,6 +295,7 @@ class Transaction(Reader):
             "UPDATE entries SET void = 1 WHERE id = ?", [(i,) for i in sorted(void)]
         )
         self.counters.digest = removed
+        self.feed_changes[author] = BankDigest()
         self.recount = True
 
     async def create_case(
@@ -314,15 +401,17 @@ class Transaction(Reader):
             assert cur.lastrowid is not None
             return int(cur.lastrowid)
 
-    async def add_fork(self, author: bytes, seq: int, proof: bytes, now_ms: int) -> bool:
-        """Record a fork proof; False if this author's fork was already known."""
+    async def put_fork(self, author: bytes, seq: int, proof: bytes, now_ms: int) -> None:
+        """Keep ``proof`` as the author's fork proof, replacing the one kept before."""
         # A proof may be at any seq; one beyond what SQLite holds is kept at its limit (the
         # proof itself, stored whole, still names the exact seq).
-        async with self._db.execute(
-            "INSERT OR IGNORE INTO forks VALUES (?, ?, ?, ?)",
+        await self._db.execute(
+            "INSERT OR REPLACE INTO forks VALUES (?, ?, ?, ?)",
             (author, min(seq, MAX_STORED_SEQ), proof, now_ms),
-        ) as cur:
-            return cur.rowcount == 1
+        )
+
+    async def drop_fork(self, author: bytes) -> None:
+        await self._db.execute("DELETE FROM forks WHERE author = ?", (author,))
 
     async def add_charter(self, number: int, charter_id: bytes, raw: bytes, now_ms: int) -> None:
         await self._db.execute(
@@ -340,6 +429,8 @@ class Transaction(Reader):
         for table in DERIVED_TABLES:
             await self._db.execute(f"DELETE FROM {table}")
         await self._db.execute("DELETE FROM meta WHERE key LIKE 'digest_%'")
+        self.feed_changes.clear()
+        self.feeds_cleared = True
         self.counters.next_item_id = 1
         self.counters.digest = BankDigest()
         self.counters.active_counts = collections.Counter()

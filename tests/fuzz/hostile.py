@@ -667,7 +667,9 @@ def seeds(*, forged: bool = False) -> Seeds:
     proofs = [ForkProof.of(feed[1], rival).encode(), fork_proof_raw(1, key, author=author)]
     if forged:
         proofs.append(
-            msgpack.packb([ForkProof.of(feed[1], rival).first.raw, feed[0].raw], use_bin_type=True)
+            msgpack.packb(
+                [ForkProof.of(feed[1], rival).first.envelope(), feed[0].raw], use_bin_type=True
+            )
         )
     charters = _charters(signed=not forged)
     heads = [Head(e.author, e.seq, e.id) for e in (feed[-1], rival)]

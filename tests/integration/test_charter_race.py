@@ -336,6 +336,8 @@ async def test_a_fork_proof_pushed_during_an_ingest_is_stored_and_blocks_the_aut
     net.n = await net.n.restart()
     assert (await status(net.n))["forks"] == forks
     report = await import_entries(net.n, [first, second])
-    assert report["stored"] == 0
-    assert report["rejected"] == {"forked_author": 2}
-    assert (await status(net.n))["entries"] == ENTRIES
+    # The proof suspends the feed from its seq (2) on; seq 1 is below the fork and is stored
+    # (docs/protocol.md §6.1), the forked seq 2 is refused.
+    assert report["stored"] == 1
+    assert report["rejected"] == {"forked_author": 1}
+    assert (await status(net.n))["entries"] == ENTRIES + 1

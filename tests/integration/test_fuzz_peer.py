@@ -62,7 +62,7 @@ from protocol.charter import CharterBody, Member, MemberKey, draft
 from protocol.entry import sign_entry
 from protocol.httpsig import sign_request
 from protocol.identity import PublicKey, SigningKey, org_id_for
-from protocol.sync import Range, encode_entries, encode_ranges
+from protocol.sync import Range, encode_entries, encode_feed_request, encode_ranges
 from tests.fuzz import hostile
 from tests.fuzz import strategies as hs
 from tests.nodes import ROOT, NodeProcess, make_data
@@ -75,6 +75,8 @@ MODES = ("no-charter", "charter")
 _FORGED = hostile.seeds(forged=True)
 ENDPOINTS: dict[tuple[str, str], tuple[bytes, ...]] = {
     ("GET", "/v1/peer/heads"): _FORGED.heads,
+    ("GET", "/v1/peer/digests"): _FORGED.heads,
+    ("POST", "/v1/peer/feed"): _FORGED.ranges,
     ("POST", "/v1/peer/entries"): _FORGED.ranges,
     ("POST", "/v1/peer/push"): _FORGED.batches,
     ("GET", "/v1/peer/forks"): _FORGED.fork_lists,
@@ -403,8 +405,14 @@ ranges = st.builds(
     ),
 )
 forged_bodies = hs.resigned_bodies_by(hostile.forge_body)
+feed_requests = st.tuples(
+    hs.hash32 | st.sampled_from([hostile.FUZZ_ORG, bytes(32)]),
+    st.sampled_from([1, 2**31, 2**63 - 1, 2**63, 2**64 - 20_000]),
+    st.integers(0, 19_999),
+).map(lambda t: encode_feed_request(Range(t[0], t[1], t[1] + t[2])))
 structured: dict[tuple[str, str], st.SearchStrategy[bytes]] = {
     ("POST", "/v1/peer/entries"): hs.ranges_messages | ranges,
+    ("POST", "/v1/peer/feed"): feed_requests | hs.ranges_messages,
     ("POST", "/v1/peer/push"): st.lists(
         forged_bodies | hs.mutated(_FORGED.entries), max_size=4
     ).map(encode_entries)

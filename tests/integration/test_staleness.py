@@ -13,8 +13,9 @@ from aiohttp import web
 from node.config import PeerConfig, load_config, write_config
 from node.datadir import load_key
 from protocol import wire
+from protocol.bank import BankDigest
 from protocol.identity import SigningKey
-from protocol.sync import Head, encode_entries, encode_heads
+from protocol.sync import FeedDigest, Head, encode_digests, encode_entries, encode_heads
 from tests.builders import Author
 from tests.nodes import NodeProcess, make_data, start_nodes, wait_until
 
@@ -31,6 +32,7 @@ class FakeRelay:
     async def start(self) -> web.AppRunner:
         app = web.Application()
         app.router.add_get("/v1/peer/heads", self._heads)
+        app.router.add_get("/v1/peer/digests", self._digests)
         app.router.add_post("/v1/peer/entries", self._nothing_entries)
         app.router.add_get("/v1/peer/forks", self._empty)
         app.router.add_post("/v1/peer/push", self._empty)
@@ -45,6 +47,12 @@ class FakeRelay:
 
     async def _heads(self, request: web.Request) -> web.Response:
         return web.Response(body=encode_heads(self.heads), content_type="application/x-msgpack")
+
+    async def _digests(self, request: web.Request) -> web.Response:
+        # Heads with feed digests (docs/protocol.md §9.1); it claims to hold no items.
+        empty = BankDigest().value()
+        rows = [FeedDigest(h.author, h.seq, h.entry_id, empty) for h in self.heads]
+        return web.Response(body=encode_digests(rows), content_type="application/x-msgpack")
 
     async def _nothing_entries(self, request: web.Request) -> web.Response:
         return web.Response(body=encode_entries([]), content_type="application/x-msgpack")

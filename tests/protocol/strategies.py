@@ -49,6 +49,15 @@ revoke_bodies = st.builds(
     st.lists(revoke_targets, min_size=1, max_size=3, unique_by=lambda t: t.entry_id).map(tuple),
     st.sampled_from(RevokeReason),
 )
+# Erasing revokes name whole entries only.
+erasing_revoke_bodies = st.builds(
+    RevokeBody,
+    st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=3, unique=True).map(
+        lambda ids: tuple(RevokeTarget(i, None) for i in ids)
+    ),
+    st.sampled_from(RevokeReason),
+    st.just(True),
+)
 feedback_bodies = st.builds(
     FeedbackBody,
     st.just("pdq"),
@@ -57,4 +66,6 @@ feedback_bodies = st.builds(
     st.none() | st.binary(min_size=32, max_size=32),
     st.sampled_from(FeedbackNote),
 )
-bodies: st.SearchStrategy[Body] = add_bodies | revoke_bodies | feedback_bodies
+bodies: st.SearchStrategy[Body] = (
+    add_bodies | revoke_bodies | erasing_revoke_bodies | feedback_bodies
+)

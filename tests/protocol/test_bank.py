@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.bank import BankDigest, BankState, item_digest
-from protocol.body import HashItem
+from protocol.body import HashItem, RevokeBody, RevokeTarget
 from protocol.entry import Entry
 from protocol.hazmat import digest_sum
 from tests.builders import BASE_TS, Author, pdq_item, pdq_value
@@ -125,3 +125,33 @@ def test_digest_sum_is_what_an_add_contributes_when_all_its_items_are_live(
         digest = BankDigest()
         digest.add_many(sum(1 for _ in alone.active(NOW)), digest_sum(entry))
         assert digest.value() == alone.digest(NOW)
+
+
+def test_a_suspended_feed_counts_only_below_its_fork_seq() -> None:
+    author = Author(1)
+    first, second = author.add(pdq_item(1)), author.add(pdq_item(2))
+    revoke = author.revoke(first)
+    bank = fold([first, second, revoke])
+    assert active_keys(bank) == {(second.id, 0)}
+    bank.fork_seqs[author.org] = 2  # seq 2 on is void, the revoke at 3 included
+    assert active_keys(bank) == {(first.id, 0)}
+
+
+def test_an_erasing_revoke_withdraws_its_targets_whole() -> None:
+    author = Author(1)
+    add = author.add(pdq_item(1), pdq_item(2))
+    erase = author.append(RevokeBody((RevokeTarget(add.id, None),), erase=True))
+    assert active_keys(fold([add, erase])) == set()
+    assert active_keys(fold([add.without_body(), erase])) == set()  # erased or not: the same
+
+
+def test_the_feed_digest_leaves_out_the_time_and_other_authors() -> None:
+    author, other = Author(1), Author(2)
+    add = author.add(HashItem("pdq", pdq_value(1), (), None, NOW), pdq_item(2))
+    bank = fold([add, other.add()])
+    before = bank.feed_digest(author.org)
+    assert bank.digest(NOW - 1) != bank.digest(NOW)  # an item expired
+    assert bank.feed_digest(author.org) == before
+    alone = fold([add])
+    assert alone.feed_digest(author.org) == alone.digest(NOW - 1)
+    assert fold([]).feed_digest(author.org) == BankDigest().value()

@@ -21,6 +21,7 @@ from protocol.charter import (
 )
 from protocol.entry import sign_entry
 from protocol.errors import CharterError, CharterForkError, InvalidValueError, UnauthorizedError
+from protocol.feed import ForkProof, Standing, fork_seq, preferred
 from protocol.identity import SigningKey, org_id_for
 from protocol.membership import CharterChain, CharterPolicy, Offer
 from tests.builders import BASE_TS, pdq_item, pdq_value
@@ -268,3 +269,59 @@ def test_a_stranger_s_version_1_is_refused_not_reported_as_a_fork() -> None:
     rival = signed(replace(GENESIS.body, effective_ms=BASE_TS + 1), 0, 2)
     with pytest.raises(CharterForkError):
         chain.offer(rival)
+
+
+def chain_with(*members_and_takedowns: Member | Takedown) -> CharterPolicy:
+    """A policy whose latest version (2) lists these members and takedowns besides GENESIS'."""
+    extra = [m for m in members_and_takedowns if isinstance(m, Member)]
+    takedowns = tuple(t for t in members_and_takedowns if isinstance(t, Takedown))
+    members = {m.org_id: m for m in [*GENESIS.body.members, *extra]}
+    v2 = signed(body(2, list(members.values()), 2, GENESIS, takedowns=takedowns), 0, 1)
+    chain = CharterChain.start(GENESIS)
+    chain.offer(v2)
+    return CharterPolicy(chain)
+
+
+def rival_pair(n: int, seq: int, signer: SigningKey | None = None) -> ForkProof:
+    later = GENESIS.body.effective_ms + 10_000
+    one = entry(n, seq, later, signer)
+    other = entry(n, seq, later + 1, signer)
+    return ForkProof.of(one, other)
+
+
+def test_a_fork_proof_counts_unless_a_takedown_resolves_it_or_a_rotation_retires_it() -> None:
+    org = STEWARDS[2].org_id
+    plain = chain_with()
+    proof = rival_pair(2, 5)
+    proof.verify(plain)
+    assert proof.standing(plain) is Standing.COUNTS
+    assert fork_seq([proof], plain) == 5
+    taken_down = chain_with(Takedown(org, 5, 7))
+    assert proof.standing(taken_down) is Standing.RESOLVED
+    assert fork_seq([proof], taken_down) is None
+    assert rival_pair(2, 8).standing(taken_down) is Standing.COUNTS
+    # A rotation from seq 10: the old key's proofs below 10 speak for nothing any more, and
+    # it makes no valid proof from 10 on.
+    new_key = key(200)
+    rotated = chain_with(member(2, "publisher", "steward", keys=(new_key,)))
+    assert proof.standing(rotated) is Standing.RETIRED
+    with pytest.raises(UnauthorizedError):
+        rival_pair(2, 10).verify(rotated)
+    after = rival_pair(2, 10, new_key)
+    after.verify(rotated)
+    assert after.standing(rotated) is Standing.COUNTS
+    assert preferred(proof, after, rotated) is after  # counting beats a lower seq
+    assert preferred(rival_pair(2, 4), proof, plain).seq == 4
+
+
+def test_takedowns_cover_ranges_and_say_where_a_feed_goes_on() -> None:
+    org = STEWARDS[2].org_id
+    policy = chain_with(Takedown(org, 3, 5), Takedown(org, 6, 8), Takedown(org, 20, None))
+    assert policy.covered(org, 3, 8)
+    assert not policy.covered(org, 2, 8)
+    assert not policy.covered(org, 8, 9)
+    assert policy.covered(org, 25, 2**64 - 1)
+    assert policy.next_open_seq(org, 4) == 9
+    assert policy.next_open_seq(org, 9) == 9
+    assert policy.next_open_seq(org, 20) is None
+    assert not policy.covered(STEWARDS[1].org_id, 3, 3)

@@ -7,8 +7,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import wire
-from protocol.body import MAX_ITEMS, AddBody, Body, HashItem, Kind
-from protocol.entry import MAX_ENTRY_SIZE, decode_entry, entry_id, sign_entry
+from protocol.body import (
+    MAX_ITEMS,
+    AddBody,
+    Body,
+    HashItem,
+    Kind,
+    RevokeBody,
+    RevokeReason,
+    RevokeTarget,
+)
+from protocol.entry import (
+    MAX_ENTRY_SIZE,
+    decode_entry,
+    decode_signed_header,
+    entry_id,
+    sign_entry,
+)
 from protocol.errors import (
     BadSignatureError,
     BodyMismatchError,
@@ -72,6 +87,62 @@ def test_revoke_bodies_cannot_be_erased() -> None:
     revoke = author.revoke(author.add())
     with pytest.raises(MalformedError, match="never erased"):
         decode_entry(wire.encode([revoke.header_bytes, revoke.signature, None]))
+
+
+def erasing(*targets: list[object], reason: int = 1) -> list[object]:
+    return [list(targets), reason, True]
+
+
+@pytest.mark.parametrize(
+    ("value", "code", "match"),
+    [
+        ([[[b"\x01" * 32, None]], 1, False], "invalid_value", "erases nothing"),
+        ([[[b"\x01" * 32, None]], 1, 1], "malformed", "must be a boolean"),
+        ([[[b"\x01" * 32, None]], 1, None], "malformed", "must be a boolean"),
+        ([[[b"\x01" * 32, None]], 1, True, True], "malformed", "2 elements"),
+        (erasing([b"\x01" * 32, [0]]), "invalid_value", "names whole entries"),
+        ([[[b"\x01" * 32, None]], 99, False], "invalid_value", "reason"),  # layout order
+    ],
+)
+def test_erasing_revokes_have_one_form(value: list[object], code: str, match: str) -> None:
+    with pytest.raises(ProtocolError, match=match) as caught:
+        decode_entry(make_raw_body(Kind.REVOKE, wire.encode(value)))  # type: ignore[arg-type]
+    assert caught.value.code == code
+
+
+def test_an_erasing_revoke_round_trips_and_a_plain_one_keeps_two_elements() -> None:
+    target = RevokeTarget(b"\x02" * 32, None)
+    erasing_body = RevokeBody((target,), RevokeReason.COURT_ORDER, erase=True)
+    plain = RevokeBody((target,), RevokeReason.COURT_ORDER)
+    assert decode_entry(make(erasing_body)).body == erasing_body
+    assert wire.decode(wire.encode(plain.to_wire()), max_size=100) == [[[b"\x02" * 32, None]], 4]
+
+
+def test_a_signed_header_of_any_kind_travels_without_its_body() -> None:
+    author = Author(1)
+    revoke = author.revoke(author.add())
+    half = decode_signed_header(revoke.signed_header().envelope())
+    assert half.id == revoke.id
+    assert half.header == revoke.header
+    with pytest.raises(InvalidValueError, match="without its body"):
+        decode_signed_header(revoke.raw)
+    forged = wire.encode([revoke.header_bytes, b"\x00" * 64, None])
+    with pytest.raises(BadSignatureError):
+        decode_signed_header(forged)
+
+
+def make_raw_body(kind: Kind, body: bytes) -> bytes:
+    header = [
+        1,
+        ORG,
+        KEY.public_key.raw,
+        1,
+        None,
+        BASE_TS,
+        int(kind),
+        hashlib.sha256(body).digest(),
+    ]
+    return resign(header, body)
 
 
 def test_a_body_swapped_under_a_signed_header_is_rejected() -> None:

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocol import wire
 from protocol.body import AddBody
 from protocol.entry import Entry, sign_entry
 from protocol.errors import (
@@ -20,6 +21,7 @@ from protocol.feed import (
     ForkProof,
     Placement,
     SelfCertifying,
+    Standing,
     check_timestamp,
     decode_fork_proof,
     place,
@@ -98,8 +100,8 @@ def test_forks_are_detected_and_their_proofs_verify_for_anyone(seq: int) -> None
     assert decoded.author == Author(seq).org
     assert decoded.seq == seq
     assert {decoded.first.id, decoded.second.id} == {a.id, b.id}
-    assert decoded.first.erased
-    assert decoded.second.erased
+    for half in wire.decode(proof.encode(), max_size=10**6):
+        assert wire.decode(half, max_size=10**6)[2] is None  # headers only: no bodies
 
 
 def test_a_fork_proof_of_one_entry_twice_is_refused() -> None:
@@ -131,3 +133,70 @@ def test_a_tampered_fork_proof_is_refused() -> None:
     data[len(data) // 2] ^= 0x01
     with pytest.raises(ProtocolError):
         decode_fork_proof(bytes(data), SelfCertifying())
+
+
+class Takedowns:
+    """Takedowns of one range, for any author (a ``Coverage``)."""
+
+    def __init__(self, first: int, last: int) -> None:
+        self.first, self.last = first, last
+
+    def covered(self, author: bytes, first: int, last: int) -> bool:
+        return self.first <= first and last <= self.last
+
+
+def test_a_suspended_feed_takes_nothing_at_or_above_its_fork_seq() -> None:
+    author = Author(1)
+    e1, e2, e3 = author.add(), author.add(), author.add()
+    assert place(e3, FeedHead.of(e2), None, fork_seq=3) is Placement.SUSPENDED
+    assert place(e2, FeedHead.of(e1), None, fork_seq=3) is Placement.NEXT
+
+
+def test_a_copy_with_its_body_completes_an_incomplete_one_and_never_the_reverse() -> None:
+    author = Author(1)
+    e1 = author.add()
+    stripped = e1.without_body()
+    head = FeedHead.of(e1)
+    assert place(e1, head, stripped, stored_incomplete=True) is Placement.COMPLETES
+    assert place(e1, head, stripped, stored_incomplete=False) is Placement.DUPLICATE  # erased
+    assert place(stripped, head, e1) is Placement.DUPLICATE
+
+
+def test_a_feed_goes_on_past_taken_down_seqs_without_them() -> None:
+    author = Author(1)
+    e1, e2 = author.add(), author.add()
+    base = list(author.entries)
+    thief = author.add(pdq_item(66))  # seq 3, on the thief's branch
+    author.entries = base
+    honest3, honest4, e5 = author.add(), author.add(), author.add()
+    takedowns = Takedowns(3, 4)
+    # Whatever a node holds at the taken-down seq 3, seq 4 follows it unchecked …
+    assert place(honest4, FeedHead.of(thief), None, takedowns=takedowns) is Placement.NEXT
+    with pytest.raises(BrokenChainError):
+        place(honest4, FeedHead.of(thief), None)
+    # … and seq 5 follows seq 2 directly: the taken-down seqs need not be held.
+    assert place(e5, FeedHead.of(e2), None, takedowns=takedowns) is Placement.NEXT
+    assert place(e5, FeedHead.of(e2), None) is Placement.AHEAD
+    assert place(honest4, FeedHead.of(e2), None, takedowns=takedowns) is Placement.AHEAD
+    # A seq the feed skipped is ignored when it turns up.
+    assert place(honest3, FeedHead.of(e5), None, takedowns=takedowns) is Placement.DUPLICATE
+    assert e1.seq == 1
+
+
+def test_a_fork_of_two_revokes_is_proven_by_their_headers() -> None:
+    author = Author(4)
+    add = author.add()
+    base = list(author.entries)
+    honest = author.revoke(add)
+    author.entries = base
+    rival = author.revoke(add, (0,))
+    proof = ForkProof.of(honest, rival)
+    decoded = decode_fork_proof(proof.encode(), SelfCertifying())
+    assert decoded.seq == 2
+    assert decoded.standing(SelfCertifying()) is Standing.COUNTS
+    with_body = wire.encode([honest.raw, rival.raw])
+    with pytest.raises(InvalidValueError):
+        decode_fork_proof(with_body, SelfCertifying())
+    swapped = wire.encode([proof.second.envelope(), proof.first.envelope()])
+    with pytest.raises(InvalidValueError, match="lower id first"):
+        decode_fork_proof(swapped, SelfCertifying())

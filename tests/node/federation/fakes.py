@@ -17,10 +17,13 @@ from node.replica.events import Events, Listener
 from node.replica.feeds import Feeds
 from node.replica.ingest import IngestReport
 from node.store import ForkRecord, StoredEntry
+from protocol.bank import BankDigest
 from protocol.entry import Entry, decode_entry
 from protocol.feed import ForkProof, KeyPolicy, SelfCertifying
 from protocol.identity import PublicKey, SigningKey
-from protocol.sync import Head, Range
+from protocol.sync import EntryState, FeedDigest, FeedRow, Head, Range
+
+EMPTY = BankDigest().value()  # the feed digest of a feed without standing items
 
 
 class FakeClock:
@@ -43,7 +46,7 @@ class FakeTransport:
     ``fail_pushes`` makes that many pushes fail; ``on_push`` runs at the first push, once.
     """
 
-    feed: Sequence[Entry] = ()  # the peer's entries, one author's feed in order
+    entries: Sequence[Entry] = ()  # the peer's entries, one author's feed in order
     fail_pushes: int = 0
     on_push: Callable[[list[bytes]], None] | None = None
     pushes: list[list[bytes]] = field(default_factory=list)
@@ -55,14 +58,26 @@ class FakeTransport:
     pushed_event: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def heads(self) -> dict[bytes, Head]:
-        if not self.feed:
+        if not self.entries:
             return {}
-        last = self.feed[-1]
+        last = self.entries[-1]
         return {last.author: Head(last.author, last.seq, last.id)}
+
+    async def digests(self) -> dict[bytes, FeedDigest]:
+        # Feed digests as a replica with no items would give them (FakeReplica's too).
+        return {a: FeedDigest(a, h.seq, h.entry_id, EMPTY) for a, h in (await self.heads()).items()}
+
+    async def feed(self, request: Range) -> list[FeedRow]:
+        by_seq = {e.seq: e for e in self.entries}
+        return [
+            FeedRow(s, by_seq[s].id, EntryState.HELD, 0)
+            for s in range(request.first, request.last + 1)
+            if s in by_seq
+        ]
 
     async def fetch(self, ranges: list[Range]) -> list[bytes]:
         self.fetches.append(list(ranges))
-        by_seq = {e.seq: e for e in self.feed}
+        by_seq = {e.seq: e for e in self.entries}
         return [by_seq[s].raw for r in ranges for s in range(r.first, r.last + 1) if s in by_seq]
 
     async def push(self, raws: list[bytes]) -> None:
@@ -165,6 +180,15 @@ class FakeReplica:
         return []
 
     async def forks(self) -> list[ForkRecord]:
+        return []
+
+    def feed_digests(self) -> list[FeedDigest]:
+        return [FeedDigest(a, h.seq, h.entry_id, EMPTY) for a, h in self.feeds.heads.items()]
+
+    async def feed_rows(self, author: bytes, first: int, last: int) -> list[FeedRow]:
+        return []
+
+    async def incomplete_entries(self, limit: int) -> list[StoredEntry]:
         return []
 
 

@@ -107,7 +107,7 @@ async def test_queue_overflow_falls_back_to_notify(started: list[PeerLink]) -> N
 async def test_a_pull_that_stores_nothing_ends_instead_of_looping() -> None:
     author = Author(41)
     feed = [author.add(pdq_item(n)) for n in range(1, 2501)]
-    transport = FakeTransport(feed=feed)
+    transport = FakeTransport(entries=feed)
     replica = FakeReplica(OURS, stores=False)
     link = make_link(transport, replica)
     await asyncio.wait_for(link.sync(), 60)
@@ -121,7 +121,7 @@ async def test_a_pull_that_stores_nothing_ends_instead_of_looping() -> None:
 async def test_a_pull_that_stores_fetches_until_caught_up() -> None:
     author = Author(42)
     feed = [author.add(pdq_item(n)) for n in range(1, 2501)]
-    transport = FakeTransport(feed=feed)
+    transport = FakeTransport(entries=feed)
     replica = FakeReplica(OURS)
     link = make_link(transport, replica)
     await asyncio.wait_for(link.sync(), 60)

@@ -67,6 +67,7 @@ def test_items_with_an_expiry_take_the_item_by_item_path() -> None:
     author = Author(5)
     author.add(HashItem("pdq", bytes(32), ("ncii",), None, NOW - 1), pdq_item(9))
     planned, digest = plan(author.entries)
-    assert [row[-1] for row in planned.items] == [0, 1]  # the expired item is stored inactive
+    # The expired item is stored out of the bank (2), still standing in its feed digest.
+    assert [row[-1] for row in planned.items] == [2, 1]
     assert digest.count == 1
     assert planned.activated_types == {"pdq": 1}
