@@ -175,7 +175,7 @@ async def test_after_parameter_and_kinds_filter(hb: RunningNode) -> None:
 
 async def test_takedowns_and_expiries_arrive_as_withdrawn_events(tmp_path: Path) -> None:
     clock = ShiftedClock()
-    hb = await RunningNode.start(make_data(tmp_path / "node"), clock)
+    hb = await RunningNode.start(make_data(tmp_path / "node"), clock=clock)
     try:
         await _withdrawn_events(hb, clock)
     finally:

@@ -230,7 +230,7 @@ async def hold(
     committed = HOLD_AT - 1  # the chunks before the held one are stored; the held one is not
 
     async def settled() -> bool:
-        return node.node.store.last_cursor == committed
+        return node.node.store.counters.entry_count == committed
 
     await wait_until(settled, what="the chunks before the hold to be stored")
     pushed = asyncio.create_task(push())
@@ -245,7 +245,7 @@ async def hold(
         if pushed.done():
             await pushed  # its own failure first (e.g. a 500 from a nested transaction)
             pytest.fail("the evidence was written while the ingest's transaction was open")
-    assert node.node.store.last_cursor == committed, "the ingest moved while held"
+    assert node.node.store.counters.entry_count == committed, "the ingest moved while held"
     assert not task.done()
     return pushed
 

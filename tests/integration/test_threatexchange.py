@@ -542,7 +542,7 @@ async def test_takedowns_and_expiries_reach_threatexchange_in_one_fetch(tmp_path
     helpline = await NodeProcess.start(make_data(tmp_path / "a", name="Helpline A"))
     clock = ShiftedClock()  # the platform's node: its clock moves on to pass an expiry
     node_b = await RunningNode.start(
-        make_data(tmp_path / "b", name="Platform B", role="subscriber"), clock
+        make_data(tmp_path / "b", name="Platform B", role="subscriber"), clock=clock
     )
     try:
         await _takedown_and_expiry(tmp_path, helpline, node_b, clock)
