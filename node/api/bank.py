@@ -33,7 +33,10 @@ async def submit(request: web.Request) -> web.Response:
     for ref in sorted({s.case for s in submitted if s.case is not None}):
         cases[ref] = await node.cases.get_or_open(ref, "operator")
     items = [(s.item, cases[s.case] if s.case else None) for s in submitted]
+    step = shapes.parse_import_step(doc, "hashes")
     published = await node.cases.publish(items, key)
+    if step is not None:
+        node.imports.record(step, 1 if published.fresh else 0)
     # An earlier submission under the same key answers 200 with what it published.
     return json_response(
         shapes.published_view(published.entry, duplicate=not published.fresh),
@@ -103,8 +106,12 @@ async def entry(request: web.Request) -> web.Response:
 
 
 async def import_entries(request: web.Request) -> web.Response:
-    raws = shapes.parse_import(await read_json(request))
+    doc = await read_json(request)
+    raws = shapes.parse_import(doc)
+    step = shapes.parse_import_step(doc, "entries")
     report = await node_of(request).ingest(raws, source="import")
+    if step is not None:
+        node_of(request).imports.record(step, len(report.stored))
     return json_response(shapes.import_view(report))
 
 

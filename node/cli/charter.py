@@ -41,6 +41,7 @@ def cmd_charter(args: argparse.Namespace) -> int:
         "sign": _sign,
         "apply": _apply,
         "show": _show,
+        "share": _share,
     }
     return handlers[args.charter_command](args)
 
@@ -68,6 +69,23 @@ def _apply(args: argparse.Namespace) -> int:
     client = Client.for_data(DataDir(Path(args.data)), args.url)
     result = client.post("/v1/charter", {"charter": base64.b64encode(charter.encode()).decode()})
     print(json.dumps(result))
+    return 0
+
+
+def _share(args: argparse.Namespace) -> int:
+    """Hand a draft to the node, so that its console lists it with who has signed."""
+    charter = read_draft(Path(args.file))
+    client = Client.for_data(DataDir(Path(args.data)), args.url)
+    result = client.post(
+        "/v1/charter/drafts", {"charter": base64.b64encode(charter.encode()).decode()}
+    )
+    signed = ", ".join(result["signed_by"]) or "nobody yet"
+    print(
+        f"the node lists version {result['version']} as a pending draft; signed by {signed} "
+        f"({len(result['signed_by'])} of {result['signatures_needed']} needed)"
+    )
+    if result.get("problem"):
+        print(f"note: it cannot be adopted as it stands: {result['problem']}")
     return 0
 
 
@@ -166,7 +184,9 @@ def _threshold(text: str) -> int:
 def add_parsers(commands: Commands) -> None:
     """Register ``charter …`` and ``key rotate``."""
     actions = commands.group(
-        "charter", "the network charter: init, propose, sign, apply, show", "charter_command"
+        "charter",
+        "the network charter: init, propose, sign, share, apply, show",
+        "charter_command",
     )
 
     def action(name: str, help: str, data: bool = True) -> argparse.ArgumentParser:
@@ -203,6 +223,8 @@ def add_parsers(commands: Commands) -> None:
     a.add_argument("file")
     a = action("show", "the node's charter and history, or a draft file's content")
     a.add_argument("file", nargs="?")
+    a = action("share", "hand a draft to the node: its console lists it with who has signed")
+    a.add_argument("file")
 
     p = commands.add(
         "key",

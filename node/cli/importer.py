@@ -144,6 +144,13 @@ def _checked(item: dict[str, Any], path: Path, number: int) -> dict[str, Any]:
     return item
 
 
+def import_id(path: Path, batch: int) -> str:
+    """The same for a resumed run of the same import, so the console shows it as one."""
+    stat = path.stat()
+    key = f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{batch}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def import_hashes(
     client: Client,
     path: Path,
@@ -157,6 +164,7 @@ def import_hashes(
     """Check the whole file, then publish it in idempotent chunks with a progress line."""
     total = sum(1 for _ in hash_rows(path, fmt))
     totals, started, chunk, lines = ImportTotals(), time.monotonic(), [], []
+    step = {"id": import_id(path, batch), "name": path.name, "done": 0, "total": total}
     progress = Progress(total, "hashes", out, lines=True)
     try:
         for number, item in hash_rows(path, fmt):
@@ -167,11 +175,11 @@ def import_hashes(
             chunk.append(item)
             lines.append(number)
             if len(chunk) == batch:
-                _send(client, chunk, lines, totals, path)
+                _send(client, chunk, lines, totals, path, step)
                 chunk, lines = [], []
                 progress.update(totals.hashes, _note(totals, started))
         if chunk:
-            _send(client, chunk, lines, totals, path)
+            _send(client, chunk, lines, totals, path, step)
     except KeyboardInterrupt:
         progress.finish(totals.hashes, "interrupted")
         raise InterruptError(
@@ -193,11 +201,19 @@ def _note(totals: ImportTotals, started: float) -> str:
 
 
 def _send(
-    client: Client, chunk: list[dict[str, Any]], lines: list[int], totals: ImportTotals, path: Path
+    client: Client,
+    chunk: list[dict[str, Any]],
+    lines: list[int],
+    totals: ImportTotals,
+    path: Path,
+    step: dict[str, Any],
 ) -> None:
     digest = hashlib.sha256(json.dumps(chunk, sort_keys=True).encode()).hexdigest()
+    # The idempotency key covers the items only: the progress note may differ on a resume.
+    step = {**step, "done": totals.hashes + len(chunk)}
+    doc = {"items": chunk, "idempotency_key": f"import:{digest}", "import": step}
     try:
-        result = client.post("/v1/hashes", {"items": chunk, "idempotency_key": f"import:{digest}"})
+        result = client.post("/v1/hashes", doc)
     except ClientError as exc:
         raise InputError(_at_line(exc.message, lines, path)) from None
     totals.hashes += len(chunk)
@@ -322,9 +338,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     adopted = apply_charters(client, path)
     result: dict[str, Any] = {"stored": 0, "duplicates": 0, "held": 0, "rejected": {}}
     result["charter_versions_adopted"] = adopted
+    total = sum(1 for line in export_lines(path) if line.entry is not None)
+    step: dict[str, Any] = {"id": import_id(path, 0), "name": path.name, "total": total}
+    done = 0
     try:
         for chunk in entry_chunks(path):
-            answer = client.post("/v1/entries", {"entries": chunk})
+            done += len(chunk)
+            answer = client.post(
+                "/v1/entries", {"entries": chunk, "import": {**step, "done": done}}
+            )
             for key in ("stored", "duplicates", "held"):
                 result[key] += answer[key]
             for code, n in answer["rejected"].items():

@@ -30,8 +30,8 @@ from node.clock import Clock
 from node.limits import RateLimiter
 from node.replica.errors import ConflictError, ReplicaError, UnknownEntryError
 from node.replica.feedback import Feedback, FeedbackReads
-from node.replica.publish import Published, Publisher
-from node.store import CaseRow, Store, StoredEntry, Transaction
+from node.replica.publish import Also, Published, Publisher
+from node.store import CaseRow, CaseSearch, CaseSummaryRow, Store, StoredEntry, Transaction
 from protocol.body import AddBody, Body, HashItem, RevokeReason
 from protocol.entry import Entry, decode_entry
 
@@ -220,16 +220,27 @@ class Cases:
         rows = await self.store.cases_page(search=search, before_id=before_id, limit=limit)
         return [Case.of(r) for r in rows]
 
+    async def summaries(self, search: CaseSearch, limit: int) -> list[CaseSummaryRow]:
+        """Cases matching ``search``, newest first, with their counts (the console's list)."""
+        return await self.store.case_summaries(search, limit)
+
+    async def by_id(self, case_id: int) -> Case | None:
+        row = await self.store.case_by_id(case_id)
+        return Case.of(row) if row else None
+
     # --- publishing ------------------------------------------------------------------------
 
     async def publish(
         self,
         items: Sequence[tuple[HashItem, Case | None]],
         idempotency_key: str | None = None,
+        *,
+        also: Also | None = None,
     ) -> Published:
         """Publish one add entry; each item of a case carries a fresh sealed case value.
 
-        The entry and its case links are written in one transaction.
+        The entry and its case links (and what ``also`` writes, e.g. an audit line) are
+        written in one transaction.
         """
         body = AddBody(
             tuple(
@@ -242,9 +253,11 @@ class Cases:
         async def link(txn: Transaction, entry: Entry) -> None:
             for case_id in cases:
                 await txn.link_case(case_id, entry.id, self.clock.now_ms())
+            if also is not None:
+                await also(txn, entry)
 
         return await self.publisher.publish(
-            body, idempotency_key, also=link if cases else None, same=self._same_items
+            body, idempotency_key, also=link if cases or also else None, same=self._same_items
         )
 
     def _same_items(self, earlier: Body, new: Body) -> bool:
@@ -304,8 +317,12 @@ class Cases:
         case: Case,
         chosen: Sequence[tuple[bytes, int]] | None,
         reason: RevokeReason = RevokeReason.VICTIM_REQUEST,
+        *,
+        also: Also | None = None,
     ) -> list[Entry]:
-        """Withdraw the case's items ``chosen`` as (entry id, item index), or all of them."""
+        """Withdraw the case's items ``chosen`` as (entry id, item index), or all of them.
+
+        ``also`` is written in each revoke's transaction (an audit line per revoke)."""
         items = await self.items(case)
         by_entry: dict[bytes, list[int]] = {}
         wanted = None if chosen is None else set(chosen)
@@ -321,7 +338,9 @@ class Cases:
         for entry_id, indexes in by_entry.items():
             whole = len(indexes) == sum(1 for i in items if i.entry_id == entry_id)
             revokes.append(
-                await self.publisher.revoke(entry_id, None if whole else tuple(indexes), reason)
+                await self.publisher.revoke(
+                    entry_id, None if whole else tuple(indexes), reason, also=also
+                )
             )
         return revokes
 
