@@ -64,6 +64,17 @@ USER_COLUMNS = (
 )
 _SESSION_USER_COLUMNS = ", ".join(f"u.{c.strip()}" for c in USER_COLUMNS.split(","))
 _CASE_C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in CASE_COLUMNS.split(","))
+# Other organisations with feedback naming one of the case's entries, or naming none but
+# one of their hashes (as feedback_on_entry finds it).
+_CASE_REPORTERS = (
+    "SELECT COUNT(DISTINCT f.giver) FROM feedback f WHERE f.giver NOT IN ("
+    " SELECT t.author FROM entries t JOIN case_entries x ON x.entry_id = t.id"
+    " WHERE x.case_id = c.case_id) AND ("
+    " f.target_id IN (SELECT entry_id FROM case_entries WHERE case_id = c.case_id)"
+    " OR (f.target_id IS NULL AND (f.signal_type, f.value) IN ("
+    "  SELECT i2.signal_type, i2.value FROM items i2 JOIN entries t2 ON t2.cursor = i2.entry_cursor"
+    "  JOIN case_entries x2 ON x2.entry_id = t2.id WHERE x2.case_id = c.case_id)))"
+)
 _CASE_STATE_SQL = {
     "active": "COUNT(i.item_id) > 0 AND SUM(i.active = 1) = COUNT(i.item_id)",
     "partly_withdrawn": "SUM(i.active = 1) > 0 AND SUM(i.active = 1) < COUNT(i.item_id)",
@@ -380,9 +391,7 @@ class Reader:
         # Items reach a case through case_entries (entries before sealing are not counted).
         rows = await self._all(
             f"SELECT {_CASE_C_COLUMNS}, COUNT(i.item_id), COALESCE(SUM(i.active = 1), 0), "
-            "(SELECT COUNT(DISTINCT f.giver) FROM feedback f JOIN case_entries x "
-            " ON f.target_id = x.entry_id WHERE x.case_id = c.case_id AND f.giver != "
-            " (SELECT author FROM entries WHERE id = f.target_id)), "
+            f"({_CASE_REPORTERS}), "
             "MAX(e.timestamp_ms) "
             "FROM cases c LEFT JOIN case_entries ce ON ce.case_id = c.case_id "
             "LEFT JOIN entries e ON e.id = ce.entry_id "

@@ -156,6 +156,10 @@ def test_a_caseworker_creates_a_case_sees_feedback_withdraws_and_reports(
         return f"{PLATFORM} found it and acted on it" in (page.text_content("main") or "")
 
     net.wait(reported, "the platform's feedback to show on the case page")
+    listed = page.context.new_page()
+    listed.goto(f"{base}/console/cases?q=HL-2026-0042")
+    assert listed.locator("tbody tr td").last.text_content() == "1"  # one organisation reported
+    listed.close()
     assert "Her self-service receipt" in (page.text_content("main") or "")
 
     # Withdraw the second file: a confirmation, then the revoke reaches the platform.

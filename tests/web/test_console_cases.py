@@ -149,6 +149,8 @@ async def test_the_report_carries_another_organisations_signed_feedback(
     fb = platform.feedback(bytes.fromhex(PDQ), Verdict.TRUE_POSITIVE, bytes.fromhex(entry_id))
     stored = await node.post("/v1/entries", {"entries": [base64.b64encode(fb.raw).decode()]})
     assert stored.body["stored"] == 1, stored.body
+    listed = await carol.get("/console/cases?q=HL-7")
+    assert re.search(r"<td>1</td>\s*</tr>", listed.text), listed.text  # one reporter
     shown = await carol.get(f"/console/cases/{made['case_id']}")
     assert "found it and acted on it" in shown.text
     assert fb.id.hex()[:16] in shown.text
