@@ -47,6 +47,6 @@ def add_console(app: web.Application, console_: Console, gossip: Gossip | None) 
     """The console's routes and what its pages need; after ``add_web_routes``."""
     app[CONSOLE] = console_
     app[NETWORK] = Network(gossip)
-    app[CONSOLE_SITE] = make_console_site(app[SITE].catalogues)
+    app[CONSOLE_SITE] = make_console_site(app[SITE].catalogues, console_.listener)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)

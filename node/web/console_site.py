@@ -35,6 +35,7 @@ from node.web.language import (
     load_catalogue,
     problems,
 )
+from node.web.origin import Listener
 from node.web.sessions import Session, current_session
 
 CONSOLE_CATALOGUES: Final = CATALOGUE_DIR / "console"
@@ -50,6 +51,7 @@ class ConsoleSite:
 
     catalogues: Catalogues
     templates: jinja2.Environment
+    listener: Listener  # how the console is reached (for Secure cookies)
 
 
 CONSOLE_SITE: Final = web.AppKey("console_site", ConsoleSite)
@@ -75,7 +77,7 @@ def load_console_catalogues(
     return Catalogues(merged, SOURCE)
 
 
-def make_console_site(shared: Catalogues) -> ConsoleSite:
+def make_console_site(shared: Catalogues, listener: Listener) -> ConsoleSite:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("node.web", "templates"),
         autoescape=True,
@@ -83,7 +85,7 @@ def make_console_site(shared: Catalogues) -> ConsoleSite:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return ConsoleSite(load_console_catalogues(shared.by_code), environment)
+    return ConsoleSite(load_console_catalogues(shared.by_code), environment, listener)
 
 
 def choose_language(request: web.Request) -> Catalogue:
@@ -132,6 +134,7 @@ def render(request: web.Request, template: str, *, status: int = 200, **extra: A
             max_age=365 * 86400,
             httponly=True,
             samesite="Strict",
+            secure=site.listener.tls(request),
         )
     return response
 

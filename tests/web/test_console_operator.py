@@ -22,7 +22,7 @@ import pytest
 from node.config import PeerConfig, load_config, write_config
 from node.datadir import load_key
 from protocol.charter import Charter
-from tests.builders import Author
+from tests.builders import Author, pdq_item
 from tests.charters import genesis, member, successor
 from tests.nodes import RunningNode, make_data, wait_until
 from tests.web.console_client import ConsoleBrowser, ready_user
@@ -106,6 +106,25 @@ async def test_health_peers_refusals_and_imports(node: RunningNode, olga: Consol
     bad = await node.post("/v1/hashes", {"items": items, "import": {"id": "x", "done": 5}})
     assert bad.status == 400
     assert "import." in bad.body["error"]["message"]
+
+
+async def test_what_needs_attention_says_what_to_do(
+    node: RunningNode, olga: ConsoleBrowser
+) -> None:
+    assert "Nothing needs attention" in visible((await olga.get("/console/node")).text)
+    one, rival = Author(9), Author(9)  # one key, two histories: a fork at seq 1
+    first, second = one.add(), rival.add(pdq_item(99))
+    ahead = Author(10)
+    ahead.add()
+    gap = ahead.add()  # seq 2 without seq 1: held until the gap fills
+    raws = [base64.b64encode(e.raw).decode() for e in (first, second, gap)]
+    answer = await node.post("/v1/entries", {"entries": raws})
+    assert answer.status == 200, answer.body
+    text = visible((await olga.get("/console/node")).text)
+    assert f"{one.org.hex()[:16]} signed two different entries at seq 1." in text
+    assert "The stewards heal it" in text  # what to do
+    assert "Entries that arrived ahead of a gap and are waiting: 1." in text
+    assert "dropped after 10 minutes" in text
 
 
 async def test_members_charter_and_drafts(node: RunningNode, olga: ConsoleBrowser) -> None:
@@ -205,6 +224,9 @@ async def test_every_page_in_two_languages_and_no_epoch_ms(
         assert answer.status in (200, 404), (path, answer.text)
         assert f'<html lang="{lang}"' in answer.text, path
         assert answer.headers["Content-Language"] == lang
+        # Same-origin: under no-referrer browsers send "Origin: null" with our own forms.
+        assert answer.headers["Referrer-Policy"] == "same-origin"
+        assert answer.headers["Cache-Control"] == "no-store"
         found = EPOCH_MS.findall(visible(answer.text))
         assert not found, (path, found)
     # The choice is remembered (a cookie of the console's own) until changed.
