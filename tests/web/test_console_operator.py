@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from node.config import PeerConfig, load_config, write_config
@@ -25,7 +26,7 @@ from protocol.charter import Charter
 from tests.builders import Author, pdq_item
 from tests.charters import genesis, member, successor
 from tests.nodes import RunningNode, make_data, wait_until
-from tests.web.console_client import ConsoleBrowser, ready_user
+from tests.web.console_client import Answer, ConsoleBrowser, ready_user
 
 NAME = "Harbour Helpline"
 OTHER = Author(7)
@@ -169,6 +170,8 @@ async def test_members_charter_and_drafts(node: RunningNode, olga: ConsoleBrowse
     assert "It has enough signatures" in charter
     drafts = (await node.get("/v1/charter/drafts")).body["drafts"]
     assert [d["ready"] for d in drafts] == [True]
+    forged = await _upload(olga, {}, file)  # no token: refused before the handler
+    assert forged.status == 403
     bad = await _upload(olga, {"csrf_token": await olga.csrf()}, b"not a draft")
     assert bad.status == 400
     assert "not a charter draft file" in bad.text
@@ -182,9 +185,7 @@ async def test_members_charter_and_drafts(node: RunningNode, olga: ConsoleBrowse
     assert "charter version 2" in lines
 
 
-async def _upload(browser: ConsoleBrowser, fields: dict[str, str], data: bytes) -> object:
-    import aiohttp
-
+async def _upload(browser: ConsoleBrowser, fields: dict[str, str], data: bytes) -> Answer:
     form = aiohttp.FormData()
     for k, v in fields.items():
         form.add_field(k, v)
@@ -195,8 +196,6 @@ async def _upload(browser: ConsoleBrowser, fields: dict[str, str], data: bytes) 
         headers={"Origin": browser.origin},
         allow_redirects=False,
     ) as resp:
-        from tests.web.console_client import Answer
-
         return Answer(resp.status, await resp.text(), resp.headers)
 
 
@@ -229,6 +228,9 @@ async def test_every_page_in_two_languages_and_no_epoch_ms(
         assert answer.headers["Cache-Control"] == "no-store"
         found = EPOCH_MS.findall(visible(answer.text))
         assert not found, (path, found)
+        # Every form that changes something carries the session's CSRF token.
+        for form in re.findall(r'<form[^>]*method="post".*?</form>', answer.text, re.S):
+            assert f'name="csrf_token" value="{await olga.csrf()}"' in form, (path, form)
     # The choice is remembered (a cookie of the console's own) until changed.
     again = await olga.get("/console/node")
     assert f'<html lang="{lang}"' in again.text
