@@ -82,6 +82,8 @@ async def test_create_search_open_withdraw_and_report(
     assert "HL-2026-0117" in (await carol.get(f"/console/cases?from={today}&tz=0")).text
     assert "HL-2026-0117" not in (await carol.get(f"/console/cases?from={tomorrow}&tz=0")).text
     assert "HL-2026-0117" in (await carol.get(f"/console/cases?until={today}&tz=0")).text
+    for odd in ("--5", "99999", "x", "-840"):  # a time zone the script would not send
+        assert (await carol.get(f"/console/cases?tz={odd}&from={today}")).status == 200
     bad = await carol.get("/console/cases?from=last-tuesday")
     assert bad.status == 400
     assert "YYYY-MM-DD" in bad.text

@@ -235,3 +235,20 @@ async def test_every_page_in_two_languages_and_no_epoch_ms(
     again = await olga.get("/console/node")
     assert f'<html lang="{lang}"' in again.text
     assert ("Dieser Knoten" in again.text) == (lang == "de")
+
+
+async def test_bad_queries_get_a_page_that_says_what_is_wrong(olga: ConsoleBrowser) -> None:
+    for path, status, words in (
+        ("/console/audit?action=bogus", 400, "action must be one of"),
+        ("/console/audit?limit=0", 400, "limit must be a whole number"),
+        ("/console/audit?limit=5000", 413, "limit must be at most"),
+        ("/console/audit?before=x", 400, "before must be a whole number"),
+        ("/console/cases?state=bogus", 400, "state must be one of"),
+        ("/console/cases?until=2026-13-01", 400, "until must be a date"),
+        ("/console/nowhere", 404, "no such page"),
+    ):
+        answer = await olga.get(path)
+        assert answer.status == status, (path, answer.text)
+        assert "<!doctype html>" in answer.text
+        assert words in html.unescape(answer.text), (path, answer.text)
+        assert "Traceback" not in answer.text
