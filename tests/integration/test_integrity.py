@@ -22,7 +22,7 @@ from node.config import PeerConfig, load_config, write_config
 from node.datadir import DataDir, load_key
 from protocol import wire
 from protocol.body import AddBody, HashItem, Kind, RevokeBody, RevokeReason, RevokeTarget
-from protocol.entry import Entry, sign_entry
+from protocol.entry import Entry, SignedHeader, decode_entry, sign_entry
 from protocol.httpsig import sign_request
 from protocol.identity import Context, PublicKey, SigningKey, org_id_for
 from protocol.sync import encode_entries
@@ -363,6 +363,18 @@ async def test_a_retired_key_makes_no_fork_after_a_rotation(tmp_path: Path) -> N
             )
         )
         assert await _post_forks(a, load_key(b.data), proof) == 0
+        # Nor is a proof at or past the rotation point with the retired key's signature on
+        # one half (beside the new key's real seq 2) or on both.
+        changes = (await h.call("GET", "/v1/changes")).body["changes"]
+        real_2 = base64.b64decode(changes[-1]["entry"])
+        first_id = bytes.fromhex(changes[0]["entry_id"])
+        old_2 = [signed_as(old_key, org, 2, first_id, AddBody((pdq_item(n),))) for n in (26, 27)]
+        twice = [decode_entry(real_2)] * 2  # and one header twice proves nothing at all
+        for pair in ([decode_entry(real_2), old_2[0]], old_2, twice):
+            made = wire.encode(
+                [s.envelope() for s in sorted((e.signed_header() for e in pair), key=_id)]
+            )
+            assert await _post_forks(a, load_key(b.data), made) == 0
         await asyncio.sleep(1)  # a wrong proof would be relayed within a sync or two
         for node in nodes:
             assert (await node.status())["forks"] == []
@@ -372,6 +384,10 @@ async def test_a_retired_key_makes_no_fork_after_a_rotation(tmp_path: Path) -> N
         assert await matches(b, pdq_value(23)) == 0
     finally:
         stop(nodes)
+
+
+def _id(half: SignedHeader) -> bytes:
+    return half.id
 
 
 def _first_of(changes: object) -> bytes:
