@@ -149,6 +149,12 @@ def test_a_suspended_feed_takes_nothing_at_or_above_its_fork_seq() -> None:
     author = Author(1)
     e1, e2, e3 = author.add(), author.add(), author.add()
     assert place(e3, FeedHead.of(e2), None, fork_seq=3) is Placement.SUSPENDED
+    # A copy of what the node holds there is a duplicate; it completes nothing.
+    assert place(e3, FeedHead.of(e3), e3, fork_seq=3) is Placement.DUPLICATE
+    stripped = e3.without_body()
+    assert place(e3, FeedHead.of(e3), stripped, stored_incomplete=True, fork_seq=3) is (
+        Placement.DUPLICATE
+    )
     assert place(e2, FeedHead.of(e1), None, fork_seq=3) is Placement.NEXT
 
 
