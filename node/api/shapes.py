@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,11 @@ from protocol.signals import PDQ, signal_type
 
 MAX_QUERIES = 1_000
 MAX_CASE_LEN = 200
+
+
+# Fork proofs per ``POST /v1/forks``, as per ``POST /v1/peer/forks`` (docs/protocol.md §9.1).
+MAX_FORK_IMPORT = 100
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 
 
 def _object(doc: Any, where: str) -> dict[str, Any]:
@@ -312,6 +318,25 @@ def parse_import(doc: Any) -> list[bytes]:
         except ValueError:
             raise BadRequestError(f"entries[{i}] is not valid base64") from None
     return out
+
+
+def parse_fork_import(doc: Any) -> list[bytes]:
+    """``{"proofs": ["<hex>", …]}`` → fork proofs' bytes (as ``GET /v1/forks`` shows them)."""
+    texts = _list(_object(doc, "request body"), "proofs", "", max_len=MAX_FORK_IMPORT)
+    out = []
+    for i, text in enumerate(texts):
+        if not isinstance(text, str) or not _HEX.fullmatch(text):
+            raise BadRequestError(f"proofs[{i}] must be a non-empty hex string")
+        out.append(bytes.fromhex(text))
+    return out
+
+
+def fork_import_view(fresh: int, invalid: Sequence[tuple[int, ProtocolError]]) -> dict[str, Any]:
+    """What became of imported fork proofs: how many are new here, and which did not verify."""
+    return {
+        "new": fresh,
+        "invalid": [{"index": i, "code": exc.code, "message": exc.message} for i, exc in invalid],
+    }
 
 
 # --- console accounts (the operator's commands) -------------------------------------------
