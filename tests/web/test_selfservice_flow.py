@@ -374,3 +374,37 @@ def test_files_can_be_dropped_on_the_page(browser: Browser, net: Network) -> Non
     sent = json.loads(page.text_content("#new-json") or "{}")
     assert sent == {"files": [hashes_of(image)]}
     context.close()
+
+
+def test_files_that_cannot_be_hashed_are_explained_and_not_sent(
+    browser: Browser, net: Network, tmp_path: Path
+) -> None:
+    """A damaged picture, a HEIC (Chromium has no decoder) and an empty file: a message each
+    saying so and what to do, and none of them in what is sent."""
+    from PIL import Image
+
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(IMAGES[3].read_bytes()[:60_000])
+    heic = tmp_path / "phone.heic"
+    with Image.open(IMAGES[1]) as image:
+        image.save(heic, format="HEIF")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    good = IMAGES[2]
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(net.helpline.url + "/submit?adult=yes&consent=yes&lang=en")
+    page.set_input_files("#new-files", [str(f) for f in (damaged, heic, empty, good)])
+    page.wait_for_function("() => !document.getElementById('send').disabled")
+    statuses = page.locator("#new-list .file-status").all_text_contents()
+    for status in statuses[:2]:
+        assert status.startswith("This browser cannot read this picture"), statuses
+        assert "(such as HEIC). It will not be sent. Save it as JPEG" in status, statuses
+    assert statuses[2] == "This file is empty. It will not be sent."
+    assert statuses[3] == "Ready: picture fingerprint and file fingerprints"
+    assert page.locator("#new-list .skipped").count() == 3
+    summary = page.text_content("#new-summary")
+    assert summary == "Files ready to send: 1. Files that cannot be sent: 3."
+    assert json.loads(page.text_content("#new-json") or "{}") == {"files": [hashes_of(good)]}
+    context.close()
