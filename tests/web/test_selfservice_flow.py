@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route
 
+from node.config import DEFAULT_QUICK_EXIT
 from node.hashing.pdq import hash_file
 from tests.web.conftest import PAGE_TIMEOUT_MS, REFERENCE
 from tests.web.network import EXIT_URL, PLATFORM, Network
@@ -333,10 +334,13 @@ def check_traffic_added(traffic: Traffic) -> None:
 def test_quick_exit_replaces_the_page_in_the_history(browser: Browser, net: Network) -> None:
     context = browser.new_context()
     context.set_default_timeout(PAGE_TIMEOUT_MS)
-    context.route(
-        EXIT_URL,
-        lambda route: route.fulfill(body="<title>Weather</title>sunny", content_type="text/html"),
-    )
+    for neutral in (EXIT_URL, DEFAULT_QUICK_EXIT):
+        context.route(
+            neutral,
+            lambda route: route.fulfill(
+                body="<title>Weather</title>sunny", content_type="text/html"
+            ),
+        )
     page = context.new_page()
     page.goto(net.helpline.url + "/?lang=en")
     page.click("text=Check your case")
@@ -349,6 +353,23 @@ def test_quick_exit_replaces_the_page_in_the_history(browser: Browser, net: Netw
     page.goto(net.helpline.url + "/case?lang=ar")
     page.keyboard.press("Escape")
     page.wait_for_url(EXIT_URL)
+    # Every page has it, and on every page it replaces the page (a subscriber's "not
+    # offered" page too).
+    pages = [
+        (net.helpline.url, "/?lang=ar"),
+        (net.helpline.url, "/under-18?lang=en"),
+        (net.helpline.url, "/submit?adult=yes&consent=yes&lang=de"),
+        (net.helpline.url, "/case?lang=fr"),
+        (net.platform.url, "/?lang=en"),
+    ]
+    for base, path in pages:
+        before = base + ("/case?lang=en" if path.startswith("/?") else "/?lang=en")
+        page.goto(before)
+        page.goto(base + path)
+        page.click("#quick-exit")
+        page.wait_for_url(EXIT_URL if base == net.helpline.url else DEFAULT_QUICK_EXIT)
+        page.go_back()
+        assert page.url == before, (path, page.url)
     context.close()
 
 
