@@ -266,6 +266,10 @@ def test_the_whole_flow(
     withdraw_first_two(page)
     withdrawn_stop_matching(net, files)
     check_traffic(traffic, files, case)
+    # Nothing was kept in her browser: no cookie, nothing in web storage.
+    assert page.context.cookies() == []
+    assert page.evaluate("() => localStorage.length + sessionStorage.length") == 0
+    assert page.context.storage_state()["origins"] == []
     assert page.errors == []  # type: ignore[attr-defined]
     page.context.close()
 
