@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route
 
 from node.config import DEFAULT_QUICK_EXIT
 from node.hashing.pdq import hash_file
+from node.web.shapes import MAX_FILES
 from tests.web.conftest import PAGE_TIMEOUT_MS, REFERENCE
 from tests.web.network import EXIT_URL, PLATFORM, Network
 
@@ -433,3 +434,60 @@ def test_files_that_cannot_be_hashed_are_explained_and_not_sent(
     assert summary == "Files ready to send: 1. Files that cannot be sent: 3."
     assert json.loads(page.text_content("#new-json") or "{}") == {"files": [hashes_of(good)]}
     context.close()
+
+
+def test_more_files_than_one_request_takes(browser: Browser, net: Network, tmp_path: Path) -> None:
+    """The node takes 200 files a request: the page sends more in batches, into one case."""
+    count = MAX_FILES + 5
+    picked = []
+    for n in range(2 * count):
+        path = tmp_path / f"clip-{n:03d}.bin"
+        path.write_bytes(f"clip {n}\n".encode())
+        picked.append(path)
+    page, traffic = open_page(browser, net, DESKTOP)
+    page.goto(net.helpline.url + "/submit?adult=yes&consent=yes&lang=en")
+    page.set_input_files("#new-files", [str(f) for f in picked[:count]])
+    page.wait_for_function("() => !document.getElementById('send').disabled")
+    case, pin = send_and_read_receipt(page)
+    assert page.text_content("#receipt-sent") == f"Files sent: {count}. Hashes sent: {2 * count}."
+    assert page.is_hidden("#receipt-unsent")
+    open_case_page(page, net, case, pin)
+    page.set_input_files("#more-files", [str(f) for f in picked[count:]])
+    page.wait_for_function("() => !document.getElementById('add-send').disabled")
+    page.click("#add-send")
+    page.wait_for_selector("#add-done:not([hidden])")
+    assert page.text_content("#add-done") == f"Added to your case: {count} files."
+    counts = f"Files: {2 * count}."
+    page.wait_for_function(
+        f"() => document.getElementById('case-counts').textContent.startsWith('{counts}')"
+    )
+    sizes = [(path, len(body.get("files", []))) for path, body in traffic.posts()]
+    assert [s for s in sizes if s[1]] == [
+        ("/v1/self/cases", MAX_FILES),
+        ("/v1/self/items", 5),
+        ("/v1/self/items", MAX_FILES),
+        ("/v1/self/items", 5),
+    ]
+    assert page.errors == []  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def test_a_batch_that_fails_is_named_on_the_receipt(
+    browser: Browser, net: Network, tmp_path: Path
+) -> None:
+    """The case is open once the first batch is in: its receipt shows, saying what was not sent."""
+    picked = []
+    for n in range(MAX_FILES + 3):
+        path = tmp_path / f"note-{n:03d}.bin"
+        path.write_bytes(f"note {n}\n".encode())
+        picked.append(path)
+    page, _ = open_page(browser, net, PHONE)
+    page.route("**/v1/self/items", lambda route: route.abort())  # the connection drops
+    page.goto(net.helpline.url + "/submit?adult=yes&consent=yes&lang=en")
+    page.set_input_files("#new-files", [str(f) for f in picked])
+    page.wait_for_function("() => !document.getElementById('send').disabled")
+    send_and_read_receipt(page)
+    assert page.text_content("#receipt-sent") == f"Files sent: {MAX_FILES}. Hashes sent: 400."
+    unsent = page.text_content("#receipt-unsent") or ""
+    assert unsent.startswith("Files not sent: 3. Please add them to your case")
+    page.context.close()

@@ -195,6 +195,17 @@ export class Chooser {
     this.input.focus();
   }
 
+  /** Drop the files whose hashes (as submission() gave them) were sent. */
+  forget(sent) {
+    const gone = new Set(sent);
+    for (const entry of this.entries.filter((e) => gone.has(e.hashes))) {
+      entry.removed = true;
+      entry.item.remove();
+    }
+    this.entries = this.entries.filter((entry) => !entry.removed);
+    this.render();
+  }
+
   clear() {
     for (const entry of this.entries) {
       entry.removed = true;
