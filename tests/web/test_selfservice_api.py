@@ -338,3 +338,10 @@ async def test_without_a_trusted_proxy_forwarded_headers_change_nothing(
     assert_error(answers[20], 429, "rate_limited")
     https = {"Origin": "https://" + node.url.removeprefix("http://"), "X-Forwarded-Proto": "https"}
     assert_error(await self_post(node, "cases", {"files": [VIDEO]}, **https), 403, "cross_origin")
+
+
+async def test_pages_answer_head_as_get(node: RunningNode) -> None:
+    for path in ("/", "/case", "/under-18"):
+        async with node.session.head(node.url + path) as response:
+            assert response.status == 200, path
+            assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
