@@ -51,6 +51,7 @@ ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
     ("GET", "/v1/entries/{entry_id}", bank.entry, False),
     ("POST", "/v1/entries", bank.import_entries, False),
     ("GET", "/v1/forks", bank.forks, False),
+    ("POST", "/v1/forks", bank.import_forks, False),
     ("GET", "/v1/charter", charter.get_charter, False),
     ("POST", "/v1/charter", charter.post_charter, False),
     ("GET", "/v1/charter/versions", charter.charter_versions, False),

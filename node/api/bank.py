@@ -16,6 +16,8 @@ from node.api.errors import NotFoundError, PayloadTooLargeError
 from node.matching.matcher import Query
 from node.replica.cases import Case
 from node.replica.lookup import Lookup, Match
+from protocol.errors import ProtocolError
+from protocol.feed import decode_fork_proof
 from protocol.identity import parse_hex
 
 MAX_CHANGES = 1_000
@@ -113,6 +115,21 @@ async def import_entries(request: web.Request) -> web.Response:
     if step is not None:
         node_of(request).imports.record(step, len(report.stored))
     return json_response(shapes.import_view(report))
+
+
+async def import_forks(request: web.Request) -> web.Response:
+    """Keep fork proofs from a file (an export): each verified like a peer's, bad ones listed."""
+    proofs = shapes.parse_fork_import(await read_json(request))
+    node = node_of(request)
+    fresh, invalid = 0, list[tuple[int, ProtocolError]]()
+    for i, data in enumerate(proofs):
+        try:
+            proof = decode_fork_proof(data, node.policy)
+        except ProtocolError as exc:
+            invalid.append((i, exc))
+            continue
+        fresh += await node.record_fork(proof, source="import")
+    return json_response(shapes.fork_import_view(fresh, invalid))
 
 
 async def forks(request: web.Request) -> web.Response:

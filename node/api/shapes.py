@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,11 @@ from protocol.signals import PDQ, signal_type
 
 MAX_QUERIES = 1_000
 MAX_CASE_LEN = 200
+
+
+# Fork proofs per ``POST /v1/forks``, as per ``POST /v1/peer/forks`` (docs/protocol.md §9.1).
+MAX_FORK_IMPORT = 100
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 
 
 def _object(doc: Any, where: str) -> dict[str, Any]:
@@ -334,6 +340,25 @@ def parse_import_step(doc: Any, unit: str) -> ImportStep | None:
     if done is None or total is None or not 0 <= done <= total:
         raise BadRequestError("import.done and import.total must be whole numbers, done <= total")
     return ImportStep(import_id, name[:200], unit, done, total)
+
+
+def parse_fork_import(doc: Any) -> list[bytes]:
+    """``{"proofs": ["<hex>", …]}`` → fork proofs' bytes (as ``GET /v1/forks`` shows them)."""
+    texts = _list(_object(doc, "request body"), "proofs", "", max_len=MAX_FORK_IMPORT)
+    out = []
+    for i, text in enumerate(texts):
+        if not isinstance(text, str) or not _HEX.fullmatch(text):
+            raise BadRequestError(f"proofs[{i}] must be a non-empty hex string")
+        out.append(bytes.fromhex(text))
+    return out
+
+
+def fork_import_view(fresh: int, invalid: Sequence[tuple[int, ProtocolError]]) -> dict[str, Any]:
+    """What became of imported fork proofs: how many are new here, and which did not verify."""
+    return {
+        "new": fresh,
+        "invalid": [{"index": i, "code": exc.code, "message": exc.message} for i, exc in invalid],
+    }
 
 
 # --- console accounts (the operator's commands) -------------------------------------------

@@ -380,12 +380,32 @@ class PinGuard:
         # Failures against case numbers that do not exist, so they lock exactly like real ones.
         self._phantoms: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._dummy_salt = secrets.token_bytes(16)
+        # Attempts on one case number run one at a time: each reads the failure count, spends
+        # scrypt's time, then writes the count back, so attempts sent all at once would each
+        # see the count before any of them, and the lockout would never come. Per number, not
+        # one lock for all, so a flood on one number does not slow every other case.
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def unlock(self, reference: str, pin: str, client: str) -> Case:
         """The case ``reference`` if ``pin`` opens it; else ``CaseAccessError``, identically."""
         if wait := self.per_client.check(client):
             raise TooManyAttemptsError(wait)
-        row = await self.store.case_by_reference(reference.strip())
+        reference = reference.strip()
+        lock, waiting = self._turns.get(reference, (asyncio.Lock(), 0))
+        self._turns[reference] = (lock, waiting + 1)
+        try:
+            async with lock:
+                return await self._attempt(reference, pin)
+        finally:
+            lock, waiting = self._turns[reference]
+            if waiting == 1:
+                del self._turns[reference]
+            else:
+                self._turns[reference] = (lock, waiting - 1)
+
+    async def _attempt(self, reference: str, pin: str) -> Case:
+        """One attempt on ``reference``, with its turn (see ``unlock``)."""
+        row = await self.store.case_by_reference(reference)
         now = self.clock.now_ms()
         failed, locked = self._state(row, reference)
         if locked > now:

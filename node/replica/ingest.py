@@ -412,7 +412,7 @@ class _Placer:
             row = await self.txn.entry_at(entry.author, entry.seq)
             if row is not None and row.id == entry.id:
                 if fork_seq is not None and entry.seq >= fork_seq:
-                    return Placement.SUSPENDED
+                    return Placement.DUPLICATE  # held, suspended: nothing to complete
                 return repeat(entry, stored_incomplete=row.incomplete)
             if row is not None:
                 stored = decode_entry(row.raw)
