@@ -135,12 +135,16 @@ def test_a_mistyped_config_is_refused_with_its_line(tmp_path: Path) -> None:
     result = hashbank("run", "--data", str(data.root))
     assert result.returncode == 2
     assert f"{data.config}:{line}: unknown section [lisen] (did you mean listen?)" in result.stderr
+    # The operator guide shows this message as it is.
+    guide = (ROOT / "docs" / "operator-guide.md").read_text()
+    assert result.stderr.strip().split(f"{data.config}:{line}: ")[1] in guide
     fixed = text.replace("[lisen]", "[listen]")
     data.config.write_text(fixed.replace("interval_seconds = 3", "interval_seconds = -5"))
     bad = hashbank("status", "--data", str(data.root))
     assert bad.returncode == 2
     where = re.escape(str(data.config))
     assert re.search(rf"{where}:\d+: sync.interval_seconds must be more than 0", bad.stderr)
+    assert bad.stderr.strip().split(": ", 3)[3] in guide
 
 
 def test_a_zero_charter_threshold_is_refused(tmp_path: Path) -> None:
