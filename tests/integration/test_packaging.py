@@ -133,6 +133,12 @@ def test_the_licence_is_apache_2_and_names_the_vendored_code() -> None:
     notice = (ROOT / "NOTICE").read_text()
     for vendored in (STATIC_DIR / "vendor").iterdir():
         assert f"node/web/static/vendor/{vendored.name}/LICENSE" in notice
+    # Third-party files kept for the tests only: each folder has its licence, NOTICE names it.
+    for folder in [*(ROOT / "tests/web/vendor").iterdir(), *(ROOT / "tests/data").iterdir()]:
+        if folder.is_dir():
+            licence = folder.relative_to(ROOT) / "LICENSE"
+            assert (ROOT / licence).is_file(), licence
+            assert licence.as_posix() in notice, licence
 
 
 def test_a_node_runs_from_the_installed_wheel(venv: Path, tmp_path: Path) -> None:
