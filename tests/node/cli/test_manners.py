@@ -158,6 +158,36 @@ def test_a_zero_charter_threshold_is_refused(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_a_mistyped_members_file_is_refused_with_its_line(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "node")
+    members = tmp_path / "members.toml"
+    lines = [
+        'network = "test-net"',
+        "threshold = 1",
+        'effectiv = "2027-01-01T00:00:00Z"',  # would start the network now, not then
+        "",
+        "[[member]]",
+        'name = "A"',
+        f'node_id = "{node_id(data)}"',
+        'roles = ["publisher", "steward"]',
+    ]
+    members.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "v1.json"
+    command = ("charter", "init", "--members", str(members), "--out", str(out))
+    typo = hashbank(*command)
+    assert typo.returncode == 2
+    assert f"{members}:3: unknown setting effectiv (did you mean effective?)" in typo.stderr
+    members.write_text(
+        members.read_text().replace("effectiv", "effective").replace("roles", "role")
+    )
+    in_member = hashbank(*command)
+    assert in_member.returncode == 2
+    assert f"{members}:8: unknown setting role (did you mean roles?)" in in_member.stderr
+    assert not out.exists()
+    members.write_text(members.read_text().replace("role =", "roles ="))
+    assert hashbank(*command).returncode == 0
+
+
 def test_peers_add_and_remove_keep_the_operators_comments(tmp_path: Path) -> None:
     data = make_data(tmp_path / "node")
     other = make_data(tmp_path / "other")
