@@ -14,8 +14,9 @@ venv, from the package index; `python3.11` must be on the path), the migration a
 with the guide's ``omm_config.py`` (the database URI filled in), and the guide's two ``curl``
 calls. Then a helpline publishes through a real node and the platform's node replicates it, and
 the test checks what §4 says: HMA matches the photo's PDQ, MD5 and SHA-256; a revocation and an
-expiry leave HMA's index at a later fetch (the expired hash matching on until then); HMA sends
-the helpline no feedback. HMA's intervals are shortened through its ``OMM_`` environment.
+expiry leave HMA's index at a later fetch; HMA sends the helpline no feedback; the ``hma-csv``
+snapshot loads into a bank of its own. HMA's intervals are shortened through its ``OMM_``
+environment. It takes about 4½ minutes.
 """
 
 from __future__ import annotations
@@ -155,6 +156,16 @@ class Hma:
         except (urllib.error.URLError, ConnectionError):
             return False  # not up yet
 
+    def load_snapshot(self, node: NodeProcess) -> str:
+        """The guide's ``hma-csv`` export and loading loop, into a bank of a fresh name."""
+        bank = f"SNAPSHOT_{secrets.token_hex(4).upper()}"
+        export = guide_block("### A one-off snapshot", "sh")
+        export = export.replace("/var/lib/hashbank", str(node.data.root))
+        load = guide_block("Load it:", "sh").replace("HASHBANK_SNAPSHOT", bank)
+        activate = f". {self.root / 'venv' / 'bin' / 'activate'}\n"  # hashbank is there too
+        run(activate + export + load, {**self.env, "HMA": self.url}, self.root)
+        return bank
+
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.url + path, timeout=30) as answer:
             return json.loads(answer.read())
@@ -238,13 +249,17 @@ async def test_hma_follows_the_node_as_the_guide_says(
         {"signal_type": "sha256", "value": sha256, "labels": ["ncii"]},
     ]
     entry_id = (await helpline.call("POST", "/v1/hashes", {"items": items})).body["entry_id"]
+    stays = secrets.token_hex(32)
+    await helpline.call(
+        "POST", "/v1/hashes", {"items": [{"signal_type": "sha256", "value": stays}]}
+    )
     expiring = secrets.token_hex(16)
     expires_ms = int(time.time() * 1000) + 240_000  # live through HMA's first fetch
     item = {"signal_type": "md5", "value": expiring, "expires_ms": expires_ms}
     await helpline.call("POST", "/v1/hashes", {"items": [item]})
 
     async def replicated() -> bool:
-        return bool((await node_b.status())["entries"] == 2)
+        return bool((await node_b.status())["entries"] == 3)
 
     await wait_until(replicated, what="the helpline's entries at the platform's node")
 
@@ -275,6 +290,19 @@ async def test_hma_follows_the_node_as_the_guide_says(
     # HMA matched and fetched, and told the helpline nothing.
     doc = (await helpline.call("GET", f"/v1/feedback?entry_id={entry_id}")).body
     assert doc["feedback"] == []
+
+    # The snapshot route: what is active now (the hash that stays) in a bank of its own,
+    # beside the exchange's copy.
+    await asyncio.to_thread(hma.load_snapshot, node_b)
+
+    async def in_both_banks() -> bool:
+        await asyncio.sleep(1)
+        found = await asyncio.to_thread(
+            hma.get, f"/m/raw_lookup?signal_type=video_sha256&signal={stays}"
+        )
+        return len(found["matches"]) == 2
+
+    await wait_until(in_both_banks, timeout=180, what="the snapshot's hash in HMA")
 
 
 async def _up(hma: Hma) -> bool:
