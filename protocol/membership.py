@@ -179,6 +179,16 @@ class CharterPolicy:
                 field="key",
             )
 
+    def removal(self, author: bytes) -> Charter | None:
+        """The version that removed ``author``, when the latest version does not list it."""
+        versions = self.chain.versions
+        if versions[-1].body.member(author) is not None:
+            return None
+        for before, after in zip(reversed(versions[:-1]), reversed(versions[1:]), strict=True):
+            if before.body.member(author) is not None and after.body.member(author) is None:
+                return after
+        return None
+
     def _why_not(self, author: bytes, timestamp_ms: int) -> str:
         """Which version removed ``author`` before ``timestamp_ms``, or when it joins."""
         versions = self.chain.versions

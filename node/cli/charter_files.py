@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import difflib
 import json
 import tomllib
 from pathlib import Path
 
 from node.api.shapes import charter_summary
+from node.config import Where
 from node.errors import ConfigError
 from protocol.charter import (
     ROLES,
@@ -65,6 +67,9 @@ def parse_time(text: str | None, default_ms: int) -> int:
     return int(when.timestamp() * 1000)
 
 
+MEMBER_KEYS = ("name", "node_id", "roles")
+
+
 def member_from(name: str, node_id: str, roles: list[str]) -> Member:
     """A new member whose first key is ``node_id`` (its org id is derived from that key)."""
     try:
@@ -80,14 +85,16 @@ def member_from(name: str, node_id: str, roles: list[str]) -> Member:
 def genesis_from_file(path: Path, now_ms: int) -> Charter:
     """Version 1 from a members file (TOML: network, threshold, [[member]] name/node_id/roles)."""
     try:
-        doc = tomllib.loads(path.read_text())
+        text = path.read_text()
+        doc = tomllib.loads(text)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    _refuse_unknown(doc, Where(str(path), text))
     members = []
     for i, m in enumerate(doc.get("member", [])):
-        if not isinstance(m, dict) or not all(k in m for k in ("name", "node_id", "roles")):
+        if not isinstance(m, dict) or not all(k in m for k in MEMBER_KEYS):
             raise ConfigError(f"{path}: member {i + 1} needs name, node_id and roles")
         members.append(member_from(str(m["name"]), str(m["node_id"]), list(m["roles"])))
     if not members:
@@ -100,6 +107,32 @@ def genesis_from_file(path: Path, now_ms: int) -> Charter:
         network, 1, effective, threshold, tuple(sorted(members, key=lambda m: m.org_id))
     )
     return checked_draft(body)
+
+
+MEMBERS_FILE = {
+    "": ("network", "threshold", "effective", "member"),
+    "member": MEMBER_KEYS,
+}
+MEMBERS_FILE_TAKES = {
+    "": "a members file takes network, threshold, effective and [[member]] tables",
+    "member": "a [[member]] takes name, node_id and roles",
+}
+
+
+def _refuse_unknown(doc: dict[str, object], at: Where) -> None:
+    """A misspelt setting is a mistake: ``effectiv`` would silently make the charter start now."""
+    found: list[tuple[str, int | None, str]] = [("", None, key) for key in doc]
+    tables = doc.get("member")
+    if isinstance(tables, list):
+        found += [("member", i, k) for i, m in enumerate(tables) if isinstance(m, dict) for k in m]
+    for table, index, key in found:
+        if key not in MEMBERS_FILE[table]:
+            close = difflib.get_close_matches(key, MEMBERS_FILE[table], n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(
+                f"{at.at(table, key, index)}: unknown setting {key}{hint}; "
+                f"{MEMBERS_FILE_TAKES[table]}"
+            )
 
 
 def checked_draft(body: CharterBody) -> Charter:

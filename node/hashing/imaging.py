@@ -22,11 +22,15 @@ Policies, and why:
   ImageMagick's ``-depth 8``); ``F`` values within 0-1 as a unit range. The reference itself
   keeps only the low byte of 16-bit samples, which is noise, so it is no guide there.
 - **EXIF orientation is ignored** by ``image_pixels``: pixels are hashed as stored, as the
-  reference does. ``orientation_of`` and ``upright`` give the second, upright view that
-  ``node.hashing.pdq`` also hashes when the tag is not 1.
+  reference does. ``orientation_of`` and ``upright`` (both behind ``views``) give the second,
+  upright view that ``node.hashing.pdq`` also hashes when the tag is not 1.
 - **HEIC/HEIF** open through pillow-heif (registered here). libheif applies the container's
-  rotation and mirroring when decoding and pillow-heif then resets the EXIF tag to 1, so a
-  decoded HEIF image is upright and ``orientation_of`` gives 1 for it.
+  rotation and mirroring (``irot``/``imir``) when decoding, and pillow-heif moves the EXIF tag
+  to ``info["original_orientation"]``, leaving 1 behind. So a decoded HEIF image is the upright
+  view, and ``views`` undoes the orientation to get the stored (coded) pixels back: an iPhone
+  photo has the same two views as a camera JPEG tagged with the same orientation. This takes
+  the EXIF tag as what the decoder applied; phones and libheif write the two in step (pillow-
+  heif exposes no public way to read ``irot``/``imir`` themselves).
 """
 
 from __future__ import annotations
@@ -62,6 +66,12 @@ _UPRIGHT: Final = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+# What undoes each: the two quarter turns swap, every flip and half turn undoes itself.
+_UNDO: Final = {
+    **_UPRIGHT,
+    6: Image.Transpose.ROTATE_90,
+    8: Image.Transpose.ROTATE_270,
+}
 
 
 def orientation_of(image: Image.Image) -> int:
@@ -87,6 +97,20 @@ def orientation_of(image: Image.Image) -> int:
 def upright(image: Image.Image, orientation: int) -> Image.Image:
     """The image with an EXIF orientation (2-8) applied: a pure permutation of its pixels."""
     return image.transpose(_UPRIGHT[orientation])
+
+
+def views(image: Image.Image) -> tuple[Image.Image, int, Image.Image | None]:
+    """A loaded image as stored, its orientation, and its upright view when that is not 1.
+
+    Most decoders hand over the stored pixels and leave the orientation in EXIF. The HEIF
+    decoder has already applied it (see the module docstring): its output is the upright
+    view, and the stored pixels are that view with the orientation undone.
+    """
+    applied = image.info.get("original_orientation") if image.format == "HEIF" else None
+    if isinstance(applied, int) and applied in _UPRIGHT:
+        return image.transpose(_UNDO[applied]), applied, image
+    orientation = orientation_of(image)
+    return image, orientation, None if orientation == 1 else upright(image, orientation)
 
 
 def image_pixels(image: Image.Image) -> Pixels:

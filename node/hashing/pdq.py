@@ -15,8 +15,9 @@ image pipeline around it:
    1, ``upright_pdq`` is also given: the PDQ of the image with the orientation applied (as
    ``PIL.ImageOps.exif_transpose`` does, from the EXIF tag alone; XMP orientation is not read,
    as browsers do not honour it). The browser hasher (node/web/static) follows the same rule.
-   HEIF keeps its orientation in the container, and libheif applies it when decoding, so a
-   decoded HEIC photo is already upright and has no second hash.
+   HEIF keeps its orientation in the container and libheif applies it when decoding; the
+   stored view is recovered by undoing it, so an iPhone HEIC photo gets the same two hashes
+   as the camera JPEG with the same orientation tag.
 3. An image over 512 pixels on either side is first resized to exactly 512x512 by CImg's
    nearest-neighbour ``resize(512, 512)``: output pixel (x, y) takes source pixel
    (floor(x * width / 512), floor(y * height / 512)), a top-left sample, not a centred one.
@@ -44,7 +45,7 @@ from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
 from node.hashing.errors import HashingError
-from node.hashing.imaging import Pixels, image_pixels, orientation_of, upright
+from node.hashing.imaging import Pixels, image_pixels, views
 
 UNRELIABLE_BELOW: Final = 50
 """PDQ quality under which a hash is flagged unreliable."""
@@ -244,9 +245,9 @@ def _pdq_of_opened(image: Image.Image) -> _ImageHashes:
         return _ImageHashes(note=f"image too small for PDQ: {width}x{height} (minimum 5x5)")
     try:
         image.load()
-        pixels = image_pixels(image)
-        orientation = orientation_of(image)
-        turned = None if orientation == 1 else image_pixels(upright(image, orientation))
+        stored, orientation, shown = views(image)
+        pixels = image_pixels(stored)
+        turned = None if shown is None else image_pixels(shown)
     except Exception as exc:  # decoders raise many types; one bad file must not stop a batch
         kind = image.format or "image"
         return _ImageHashes(note=f"cannot decode {kind}: {exc or type(exc).__name__}")

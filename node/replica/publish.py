@@ -38,6 +38,7 @@ from protocol.body import (
 from protocol.entry import Entry, decode_entry, sign_entry
 from protocol.errors import UnauthorizedError
 from protocol.identity import OrgId, SigningKey
+from protocol.membership import CharterPolicy, utc
 
 OWN_HEAD_WAIT_S = 10.0
 # Writes that must land in the same transaction as a newly signed entry (a case link, say).
@@ -216,7 +217,7 @@ class Publisher:
             return seq
         open_seq = policy.next_open_seq(self.org, seq)
         if open_seq is None:
-            raise UnauthorizedError(f"a takedown covers this organisation's seq {seq} on")
+            raise UnauthorizedError(_feed_closed(policy, self.org, seq))
         return open_seq
 
     def _signing_key(self, seq: int) -> SigningKey:
@@ -251,3 +252,17 @@ def _repeat(entry: Entry, body: Body, key: str, same: Same | None) -> Published:
     if entry.body is None or not (same(entry.body, body) if same else entry.body == body):
         raise ConflictError(f"idempotency_key {key!r} was used for different content")
     return Published(entry, False)
+
+
+def _feed_closed(policy: CharterPolicy, org: bytes, seq: int) -> str:
+    """Why every node refuses our entries from ``seq`` on, for the operator who publishes."""
+    removal = policy.removal(org)
+    if removal is None:
+        return f"a takedown covers this organisation's seq {seq} on"
+    # Removing a member closes its feed with a takedown; the removal is what the operator
+    # needs to hear, with the version and its date to take up with the stewards.
+    return (
+        f"this organisation is no longer a member: charter version {removal.number}, in effect "
+        f"from {utc(removal.body.effective_ms)}, removed it, so every node refuses its entries "
+        f"from seq {seq} on"
+    )

@@ -135,6 +135,16 @@ class HashbankSignalExchangeAPI(
             # operator either way.
             log.critical("[hashbank] %s: %s", self.collab.name, exc)
             raise
+        except auth.SignalExchangeAPIInvalidAuthException as exc:
+            log.critical(
+                "[hashbank] %s: %s refused the token: %s; give it the node's current "
+                "operator.token (TX_HASHBANK_TOKEN or %s)",
+                self.collab.name,
+                self.collab.node_url,
+                exc.message,
+                HashbankCredentials.FILE_NAME,
+            )
+            raise
 
     def _fetch(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -134,6 +135,9 @@ async def test_charter_membership_roles_removal_and_rotation(tmp_path: Path) -> 
             await b.call("POST", "/v1/entries", {"entries": [base64.b64encode(later).decode()]})
         ).body
         assert result["rejected"] == {"unauthorized": 1}
+        # The refusal says which version removed C, and from when, as a date.
+        assert "charter version 2, in effect from 20" in result["errors"][0]
+        assert not re.search(r"\b\d{13}\b", result["errors"][0])  # not epoch milliseconds
 
         await submit(c, "cd" * 32)  # C still thinks it is a member and pushes it to B
 
@@ -143,6 +147,14 @@ async def test_charter_membership_roles_removal_and_rotation(tmp_path: Path) -> 
 
         await wait_until(c_refused, what="the removed member's sync to be refused")
         assert await matches(s, PDQ_C) == 1
+        # Once C's operator adopts version 2, C's own node says the same when it publishes.
+        v2 = str(tmp_path / "v2.json")
+        hashbank("charter", "apply", "--data", str(c.data.root), "--url", c.url, v2)
+        refused, body = await submit(c, "ce" * 32)
+        assert refused == 403, body
+        message = str(body)
+        assert "this organisation is no longer a member: charter version 2, in effect" in message
+        assert not re.search(r"\b\d{13}\b", message)
 
         # A rotates its key mid-stream; its feed stays valid everywhere.
         assert (await submit(a, PDQ_A))[0] == 201

@@ -29,6 +29,8 @@ import pytest
 from packaging.requirements import Requirement
 
 from node.web.assets import STATIC_DIR
+from node.web.console import LOGIN_PATH
+from node.web.routes import ROUTES as WEB_ROUTES
 from tests.nodes import ROOT
 
 pytestmark = pytest.mark.slow
@@ -131,9 +133,16 @@ def test_the_licence_is_apache_2_and_names_the_vendored_code() -> None:
     notice = (ROOT / "NOTICE").read_text()
     for vendored in (STATIC_DIR / "vendor").iterdir():
         assert f"node/web/static/vendor/{vendored.name}/LICENSE" in notice
+    # Third-party files kept for the tests only: each folder has its licence, NOTICE names it.
+    for folder in [*(ROOT / "tests/web/vendor").iterdir(), *(ROOT / "tests/data").iterdir()]:
+        if folder.is_dir():
+            licence = folder.relative_to(ROOT) / "LICENSE"
+            assert (ROOT / licence).is_file(), licence
+            assert licence.as_posix() in notice, licence
 
 
 def test_a_node_runs_from_the_installed_wheel(venv: Path, tmp_path: Path) -> None:
+    """hash, init, run and status from the wheel; every static file, page and catalogue served."""
     hashbank = venv / "bin" / "hashbank"
     where = run(venv / "bin" / "python", "-c", "import node; print(node.__file__)", cwd=tmp_path)
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout + where.stderr
@@ -165,12 +174,27 @@ def test_a_node_runs_from_the_installed_wheel(venv: Path, tmp_path: Path) -> Non
                 name = path.relative_to(STATIC_DIR).as_posix()
                 with urllib.request.urlopen(f"{url}/static/{name}", timeout=60) as response:
                     assert response.read() == path.read_bytes(), name
+        _pages_render(url)
         status = run(hashbank, "status", "--data", data, "--json", cwd=tmp_path)
         assert status.returncode == 0, status.stderr
         assert json.loads(status.stdout)["entries"] == 0
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def _pages_render(url: str) -> None:
+    """Every page from its template, in every catalogue's language, and the console's login."""
+    for path in [p for method, p, _ in WEB_ROUTES if method == "GET"]:
+        for catalogue in sorted((STATIC_DIR.parent / "i18n").glob("*.json")):
+            lang = catalogue.stem
+            with urllib.request.urlopen(f"{url}{path}?lang={lang}", timeout=60) as response:
+                page = response.read().decode()
+            assert f'<html lang="{lang}"' in page, (path, lang)
+            assert "{{" not in page, (path, lang)  # rendered, not raw
+            assert "{%" not in page, (path, lang)
+    with urllib.request.urlopen(f"{url}{LOGIN_PATH}", timeout=60) as response:
+        assert 'name="password"' in response.read().decode()
 
 
 def _pins() -> dict[str, str]:

@@ -267,6 +267,28 @@ async def test_a_checkpoint_from_another_bank_is_refused_with_the_reason(
     assert platform.checkpoint().org_id == node_b.org  # kept, not silently replaced
 
 
+async def test_a_refused_token_is_named_without_v(
+    tmp_path: Path, network: tuple[NodeProcess, NodeProcess]
+) -> None:
+    _, node_b = network
+    platform = Platform(tmp_path / "tx" / ".threatexchange", node_b)
+    platform.setup(node_b.url)
+    stale = subprocess.run(
+        [sys.executable, "-m", "threatexchange.cli.main", "fetch"],
+        cwd=ROOT,
+        env={**platform.env(), "TX_HASHBANK_TOKEN": "an-old-token"},  # rotated since
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert stale.returncode != 0
+    assert f"{node_b.url} refused the token: missing or wrong bearer token" in stale.stderr
+    assert "operator.token (TX_HASHBANK_TOKEN or ~/.tx_hashbank_token)" in stale.stderr
+    assert "Traceback" not in stale.stderr
+    platform.tx("fetch")  # with the right one
+
+
 class HoldingProxy:
     """A pass-through to a real node that can hold one lookup until the test releases it.
 

@@ -25,6 +25,17 @@ def test_a_removed_member_is_told_which_version_removed_it_and_when() -> None:
     assert not re.search(r"\b\d{13}\b", message)  # dates, not epoch milliseconds
 
 
+def test_the_version_that_removed_a_member_is_found() -> None:
+    v2 = signed(body(2, [*STEWARDS[:2], member(9, "subscriber")], 2, GENESIS), 0, 1)
+    chain = CharterChain.start(GENESIS)
+    chain.offer(v2)
+    policy = CharterPolicy(chain)
+    [removed] = [m for m in GENESIS.body.members if v2.body.member(m.org_id) is None]
+    assert policy.removal(removed.org_id) is v2
+    assert policy.removal(STEWARDS[0].org_id) is None  # still a member
+    assert policy.removal(bytes(32)) is None  # never one
+
+
 def test_a_member_signing_before_it_joined_is_told_when_it_joins() -> None:
     v2 = signed(body(2, [*STEWARDS, member(7, "publisher")], 2, GENESIS), 0, 1)
     chain = CharterChain.start(GENESIS)

@@ -135,12 +135,16 @@ def test_a_mistyped_config_is_refused_with_its_line(tmp_path: Path) -> None:
     result = hashbank("run", "--data", str(data.root))
     assert result.returncode == 2
     assert f"{data.config}:{line}: unknown section [lisen] (did you mean listen?)" in result.stderr
+    # The operator guide shows this message as it is.
+    guide = (ROOT / "docs" / "operator-guide.md").read_text()
+    assert result.stderr.strip().split(f"{data.config}:{line}: ")[1] in guide
     fixed = text.replace("[lisen]", "[listen]")
     data.config.write_text(fixed.replace("interval_seconds = 3", "interval_seconds = -5"))
     bad = hashbank("status", "--data", str(data.root))
     assert bad.returncode == 2
     where = re.escape(str(data.config))
     assert re.search(rf"{where}:\d+: sync.interval_seconds must be more than 0", bad.stderr)
+    assert bad.stderr.strip().split(": ", 3)[3] in guide
 
 
 def test_a_zero_charter_threshold_is_refused(tmp_path: Path) -> None:
@@ -152,6 +156,36 @@ def test_a_zero_charter_threshold_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--threshold: 0 would let a change pass with no steward's signature" in result.stderr
     assert not out.exists()
+
+
+def test_a_mistyped_members_file_is_refused_with_its_line(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "node")
+    members = tmp_path / "members.toml"
+    lines = [
+        'network = "test-net"',
+        "threshold = 1",
+        'effectiv = "2027-01-01T00:00:00Z"',  # would start the network now, not then
+        "",
+        "[[member]]",
+        'name = "A"',
+        f'node_id = "{node_id(data)}"',
+        'roles = ["publisher", "steward"]',
+    ]
+    members.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "v1.json"
+    command = ("charter", "init", "--members", str(members), "--out", str(out))
+    typo = hashbank(*command)
+    assert typo.returncode == 2
+    assert f"{members}:3: unknown setting effectiv (did you mean effective?)" in typo.stderr
+    members.write_text(
+        members.read_text().replace("effectiv", "effective").replace("roles", "role")
+    )
+    in_member = hashbank(*command)
+    assert in_member.returncode == 2
+    assert f"{members}:8: unknown setting role (did you mean roles?)" in in_member.stderr
+    assert not out.exists()
+    members.write_text(members.read_text().replace("role =", "roles ="))
+    assert hashbank(*command).returncode == 0
 
 
 def test_peers_add_and_remove_keep_the_operators_comments(tmp_path: Path) -> None:

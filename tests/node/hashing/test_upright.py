@@ -128,6 +128,18 @@ def test_an_unreliable_upright_hash_is_skipped_with_a_note() -> None:
 # --- HEIC / HEIF -----------------------------------------------------------------------------
 
 
+def heic(photo: Image.Image, path: Path, orientation: int) -> Path:
+    """``photo`` as a HEIC file that shows it with ``orientation`` applied, as a phone writes it.
+
+    pillow-heif needs the EXIF block as bytes to turn its orientation into the container's
+    rotation and mirroring (given an ``Image.Exif`` it writes the tag alone).
+    """
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    photo.save(path, format="HEIF", quality=90, exif=exif.tobytes())
+    return path
+
+
 def test_heic_is_hashed(photo: Image.Image, tmp_path: Path) -> None:
     path = tmp_path / "photo.heic"
     photo.save(path, format="HEIF", quality=90)
@@ -139,25 +151,51 @@ def test_heic_is_hashed(photo: Image.Image, tmp_path: Path) -> None:
     assert distance(result.pdq, pdq_of_image(photo)[0]) <= 8
 
 
-def test_heic_rotation_is_applied_by_the_decoder_once(photo: Image.Image, tmp_path: Path) -> None:
-    # pillow-heif writes the orientation as the container's rotation, which libheif applies on
-    # decoding (and resets the EXIF tag to 1): the decoded photo is upright, with one hash.
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    path = tmp_path / "phone.heic"
-    photo.save(path, format="HEIF", quality=90, exif=exif.tobytes())
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_heic_with_an_orientation_gets_the_stored_and_the_upright_hash(
+    photo: Image.Image, tmp_path: Path, orientation: int
+) -> None:
+    # pillow-heif stores the orientation as the container's rotation and mirroring, which
+    # libheif applies on decoding, and as the EXIF tag (an iPhone's HEIC photos carry both).
+    # The hasher undoes it for the stored view, so the photo gets the two hashes a JPEG tagged
+    # with the same orientation gets: the stored pixels, and the picture as shown.
+    path = heic(photo, tmp_path / "phone.heic", orientation)
     result = hash_file(path)
+    assert result.orientation == orientation
     assert result.pdq is not None
-    assert result.upright_pdq is None
-    shown = pdq_of_image(photo.transpose(Image.Transpose.ROTATE_270))[0]
-    assert distance(result.pdq, shown) <= 8
+    assert result.upright_pdq is not None
+    with Image.open(path) as decoded:
+        assert (result.upright_pdq, result.upright_quality) == pdq_of_image(decoded)
+    # Lossy HEVC moves a few bits at most; the views are 100+ bits apart.
+    as_jpeg = hash_file(tagged(photo, tmp_path / "phone.jpg", orientation, quality=95))
+    assert as_jpeg.pdq is not None
+    assert as_jpeg.upright_pdq is not None
+    assert distance(result.pdq, as_jpeg.pdq) <= 8
+    assert distance(result.upright_pdq, as_jpeg.upright_pdq) <= 8
+
+
+def test_heic_without_an_orientation_has_one_hash(photo: Image.Image, tmp_path: Path) -> None:
+    for orientation in (None, 1):
+        path = tmp_path / f"plain-{orientation}.heic"
+        if orientation is None:
+            photo.save(path, format="HEIF", quality=90)
+        else:
+            heic(photo, path, orientation)
+        result = hash_file(path)
+        assert (result.orientation, result.upright_pdq) == (1, None)
 
 
 def test_heic_cli_line(photo: Image.Image, tmp_path: Path) -> None:
     path = tmp_path / "photo.heif"
     photo.save(path, format="HEIF")
-    done = run_cli("hash", str(path))
+    rotated = heic(photo, tmp_path / "IMG_0001.HEIC", 6)
+    done = run_cli("hash", str(path), str(rotated))
     assert done.returncode == 0, done.stderr
-    doc = json.loads(done.stdout)
-    assert doc["pdq"] is not None
-    assert doc["note"] is None
+    plain, phone = (json.loads(line) for line in done.stdout.splitlines())
+    assert plain["pdq"] is not None
+    assert plain["note"] is None
+    assert "upright_pdq" not in plain
+    assert phone["orientation"] == 6
+    assert phone["upright_pdq"] == hash_file(rotated).to_json()["upright_pdq"]
+    # `submit -` and `import` publish both, as for a JPEG.
+    assert [kind for kind, _ in hashes_in(phone, io.StringIO())] == ["pdq", "pdq", "md5", "sha256"]
