@@ -15,7 +15,7 @@ PORT ?=
 # Playwright; Playwright's own browser download cannot work on these machines.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint bench demo fuzz soak clean chromium systemd dist lock
+.PHONY: run test lint bench demo fuzz soak hma clean chromium systemd dist lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -110,6 +110,18 @@ SOAK_ROUNDS ?= 500
 soak: $(STAMP)
 	HASHBANK_SOAK_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest -q -p no:cacheprovider \
 		tests/integration/test_crash_soak.py tests/integration/test_crash.py
+
+# HMA (OpenMediaMatch) set up as docs/platforms.md §4 says, fetching from a real node. HMA is
+# not on any package index, so this runs against its source and a PostgreSQL database you give.
+HASHBANK_HMA_SRC ?=
+HASHBANK_HMA_DATABASE_URI ?=
+hma: $(STAMP)
+	@test -n "$(HASHBANK_HMA_SRC)" -a -n "$(HASHBANK_HMA_DATABASE_URI)" || { echo "make hma:" \
+		"set HASHBANK_HMA_SRC (ThreatExchange's hasher-matcher-actioner folder) and" \
+		"HASHBANK_HMA_DATABASE_URI (a PostgreSQL database); see tests/hma/test_hma.py" >&2; exit 2; }
+	HASHBANK_HMA_RUN=1 HASHBANK_HMA_SRC="$(HASHBANK_HMA_SRC)" \
+		HASHBANK_HMA_DATABASE_URI="$(HASHBANK_HMA_DATABASE_URI)" \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/hma
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,12 +1,12 @@
 """HMA (OpenMediaMatch) fetching from a platform's node, set up as docs/platforms.md §4 says.
 
 HMA is not installable from a package index: it runs from the source of facebook/ThreatExchange.
-So this test runs only when pointed at that source and at a PostgreSQL database, and is skipped
-otherwise (a clean clone has neither):
+So this test is not part of ``make test`` (a clean clone has neither HMA nor PostgreSQL); it is
+``make hma``, pointed at that source and at a PostgreSQL database, and fails at once, saying
+what is missing, when either is not given:
 
-    HASHBANK_HMA_SRC=/path/to/ThreatExchange/hasher-matcher-actioner \\
-    HASHBANK_HMA_DATABASE_URI=postgresql+psycopg2://user:password@127.0.0.1:5432/media_match \\
-    .venv/bin/python -m pytest tests/integration/test_hma.py
+    make hma HASHBANK_HMA_SRC=/path/to/ThreatExchange/hasher-matcher-actioner \\
+        HASHBANK_HMA_DATABASE_URI=postgresql+psycopg2://user:password@127.0.0.1:5432/media_match
 
 The database must exist, empty or HMA's own (the test runs HMA's migrations and adds a bank of
 a fresh name). The test takes the guide's own text: it runs the install block (into a fresh
@@ -49,14 +49,13 @@ GUIDE = ROOT / "docs" / "platforms.md"
 WHEEL = "dist/hashbank-0.1.0-py3-none-any.whl"
 INTERVAL_S = 10  # HMA's fetcher, indexer and index cache, instead of its minutes
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (SRC and DATABASE_URI),
-        reason="needs HMA's source and a PostgreSQL database: set HASHBANK_HMA_SRC and "
-        "HASHBANK_HMA_DATABASE_URI (see this file's docstring)",
-    ),
-]
+pytestmark = pytest.mark.slow
+if not (SRC and DATABASE_URI):
+    pytest.fail(
+        "make hma needs HMA's source and a PostgreSQL database: set HASHBANK_HMA_SRC and "
+        "HASHBANK_HMA_DATABASE_URI (see tests/hma/test_hma.py's docstring)",
+        pytrace=False,
+    )
 
 
 def guide_block(after: str, language: str) -> str:
