@@ -67,7 +67,7 @@ async def test_a_flooding_peer_is_throttled_while_others_are_served(strict: Node
         assert flood.count(429) >= 40
         assert flood.count(200) <= 20
         assert await peer_get(http, strict, NEIGHBOUR) == 200
-        async with http.get(strict.url + "/v1/status") as response:
+        async with http.get(strict.url + "/healthz") as response:
             assert response.status == 200
 
 
@@ -99,7 +99,7 @@ async def test_slowloris_connections_are_closed_and_others_served(strict: NodePr
     for _, writer in slow:
         writer.write(b"X-Slow: 1\r\n")  # still trickling
         await writer.drain()
-    async with aiohttp.ClientSession() as http, http.get(strict.url + "/v1/status") as r:
+    async with aiohttp.ClientSession() as http, http.get(strict.url + "/healthz") as r:
         assert r.status == 200
     # request_timeout_s is 1: by now the node has hung up on every one of them.
     closed = 0
@@ -124,7 +124,7 @@ async def test_connections_beyond_the_cap_are_closed(strict: NodeProcess) -> Non
     for _, writer in held:
         writer.close()
     await asyncio.sleep(0.2)
-    async with aiohttp.ClientSession() as http, http.get(strict.url + "/v1/status") as r:
+    async with aiohttp.ClientSession() as http, http.get(strict.url + "/healthz") as r:
         assert r.status == 200
 
 

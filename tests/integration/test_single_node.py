@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -122,14 +123,30 @@ async def test_changes_feed_pages_with_cursors_that_survive_a_restart(hb: Runnin
         await hb.stop()
 
 
-async def test_status_reports_counts_and_digest_without_a_token(hb: RunningNode) -> None:
+async def test_status_reports_counts_and_digest(hb: RunningNode) -> None:
     await submit(hb, {"signal_type": "pdq", "value": PDQ}, {"signal_type": "md5", "value": MD5})
-    status = (await hb.get("/v1/status", token=None)).body
+    status = (await hb.get("/v1/status")).body
     assert status["entries"] == 1
     assert status["authors"] == 1
     assert status["active_hashes"] == {"pdq": 1, "md5": 1}
     assert status["name"] == "Test helpline"
     assert len(status["bank_digest"]) == 64
+
+
+async def test_only_a_minimal_health_answer_is_open(hb: RunningNode) -> None:
+    # The status names members, their activity, peers' URLs and node ids: operator only.
+    await submit(hb, {"signal_type": "pdq", "value": PDQ})
+    for token in (None, "not-the-token"):
+        refused = await hb.get("/v1/status", token=token)
+        assert refused.status == 401, refused.body
+        assert set(refused.body) == {"error"}
+        assert hb.node_id not in json.dumps(refused.body)
+    for path in ("/healthz", "/readyz"):
+        answer = await hb.get(path, token=None)
+        assert answer.status == 200
+        assert set(answer.body) <= {"status", "ready", "reasons"}, answer.body
+    # The operator's own view is not spent from the API's rate budget.
+    assert (await hb.get("/v1/status")).status == 200
 
 
 async def test_feedback_is_recorded_as_a_signed_entry(hb: RunningNode) -> None:
