@@ -119,3 +119,19 @@ async def test_hma_csv_export_has_only_active_hashes_under_hma_signal_names(
         assert len(jsonl.stdout.splitlines()) == 4  # the default is unchanged: every entry
     finally:
         node.terminate()
+
+
+async def test_feedback_on_a_hash_in_no_entry_is_refused_by_the_cli(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "p", name="Platform", role="subscriber")
+    node = await NodeProcess.start(data)
+    try:
+        url = ["--data", str(data.root), "--url", node.url]
+        own = f"pdq:{pdq_value(5).hex()}"  # the platform's own upload: in no entry
+        done = hashbank("feedback", *url, own, "--verdict", "true_positive")
+        assert done.returncode != 0
+        assert done.stdout == ""
+        assert "is in no active entry of the bank" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert (await node.status())["entries"] == 0  # nothing signed, nothing gossiped
+    finally:
+        node.terminate()
