@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from node.cli import importer
 from node.cli.client import Client
 from node.cli.errors import InputError, UsageError
+from node.cli.files import open_private
 from node.cli.parsing import Commands, names
 from node.cli.progress import Progress
 from node.cli.when import date, parse_when
@@ -211,7 +212,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     total = int(client.get("/v1/status").get("entries", 0))
     # Writing to the terminal itself, the entries are the progress.
     progress = Progress(total, "entries", quiet=not args.out and sys.stdout.isatty())
-    out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115 - closed below
+    out = open_private(Path(args.out)) if args.out else sys.stdout
     try:
         # The charter history comes first: an import applies it before judging any entry.
         versions = _export_charters(client, out, 0)

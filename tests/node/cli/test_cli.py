@@ -86,6 +86,18 @@ async def test_submit_match_revoke_export_import_rebuild(tmp_path: Path) -> None
         exported = hashbank("export", *url, "--out", str(tmp_path / "bank.jsonl"))
         assert exported.returncode == 0, exported.stderr
         assert "exported 2 entries" in exported.stderr
+        # The bank is for members only: an export is its owner's, whatever the umask, even
+        # over a file that was readable by everyone.
+        assert stat.S_IMODE((tmp_path / "bank.jsonl").stat().st_mode) == 0o600
+        (tmp_path / "hma.csv").write_text("old\n")
+        (tmp_path / "hma.csv").chmod(0o644)
+        csv = hashbank("export", *url, "--format", "hma-csv", "--out", str(tmp_path / "hma.csv"))
+        assert csv.returncode == 0, csv.stderr
+        assert stat.S_IMODE((tmp_path / "hma.csv").stat().st_mode) == 0o600
+        nowhere = hashbank("export", *url, "--out", str(tmp_path / "no" / "such" / "dir"))
+        assert nowhere.returncode != 0
+        assert "cannot write" in nowhere.stderr
+        assert "Traceback" not in nowhere.stderr
     finally:
         node.terminate()
 
