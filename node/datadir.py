@@ -150,12 +150,22 @@ def load_key_file(path: Path) -> SigningKey:
         raise ConfigError(f"{path} holds a malformed key") from None
 
 
+# A shorter key would let anyone holding the bank guess it and open every sealed case value.
+MIN_CASE_SECRET_BYTES = 16
+
+
 def load_case_secret(data: DataDir) -> bytes:
     """The secret that turns case references into opaque published ids."""
     try:
-        return bytes.fromhex(read_secret(data.case_secret))
+        secret = bytes.fromhex(read_secret(data.case_secret))
     except ValueError:
-        raise ConfigError(f"{data.case_secret} is malformed") from None
+        raise ConfigError(f"{data.case_secret} is malformed (it holds hex)") from None
+    if len(secret) < MIN_CASE_SECRET_BYTES:
+        raise ConfigError(
+            f"{data.case_secret} holds a {len(secret)}-byte key; a case secret needs at least "
+            f"{MIN_CASE_SECRET_BYTES} bytes (hashbank init writes 32 random bytes, as hex)"
+        )
+    return secret
 
 
 def save_key(data: DataDir, key: SigningKey) -> None:

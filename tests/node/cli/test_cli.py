@@ -38,6 +38,17 @@ def test_commands_on_a_missing_data_directory_fail_clearly(tmp_path: Path) -> No
         assert "Traceback" not in result.stderr
 
 
+def test_an_empty_or_short_case_secret_is_refused(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "node")
+    for text in ("\n", "00" * 8 + "\n"):  # an empty key would seal every case with no secret
+        data.case_secret.write_text(text)  # still 0600
+        result = hashbank("run", "--data", str(data.root), "--port", "0")
+        assert result.returncode == 2
+        assert "case.secret holds a" in result.stderr
+        assert "at least 16 bytes" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_a_world_readable_key_is_refused(tmp_path: Path) -> None:
     data = make_data(tmp_path / "node")
     data.identity.chmod(0o644)
