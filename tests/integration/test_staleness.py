@@ -85,7 +85,7 @@ async def relay() -> AsyncIterator[FakeRelay]:
     await runner.cleanup()
 
 
-async def test_a_withholding_relay_and_an_unseen_head_are_reported(
+async def test_a_withholding_relay_is_reported_and_an_unshown_head_is_not(
     tmp_path: Path, relay: FakeRelay
 ) -> None:
     [honest] = await start_nodes(tmp_path, 1, prefix="honest")
