@@ -6,6 +6,7 @@ Layout of ``DATA``::
     identity.key     the node's Ed25519 seed, hex, mode 0600 — never leaves the machine
     operator.token   bearer token for operator and platform API calls, mode 0600
     case.secret      key that turns case references into opaque ids before publishing, 0600
+    never-publish.txt  optional: hashes this node refuses to publish (node.replica.junk)
     store.sqlite     the SQLite store (entries and everything derived from them)
     node.lock        held by the one process working on the directory
     node.url         while a node runs: the URL it serves (what the CLI talks to), locked
@@ -46,6 +47,10 @@ class DataDir:
     @property
     def token(self) -> Path:
         return self.root / "operator.token"
+
+    @property
+    def never_publish(self) -> Path:
+        return self.root / "never-publish.txt"
 
     @property
     def case_secret(self) -> Path:

@@ -31,6 +31,13 @@ class NotInBankError(ReplicaError):
     status_hint = 404
 
 
+class NeverPublishError(ReplicaError):
+    """A submission holding hashes this node never publishes (nothing of it was written)."""
+
+    code = "never_publish"
+    status_hint = 400
+
+
 class NotOursError(ReplicaError):
     """A request to act on another organisation's entry."""
 

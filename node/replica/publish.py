@@ -26,10 +26,12 @@ from node.replica.errors import (
 )
 from node.replica.events import EntriesStored, Events
 from node.replica.feeds import Feeds
+from node.replica.junk import Candidate, NeverPublish
 from node.replica.keys import KeyRing
 from node.replica.lookup import Lookup
 from node.store import Store, Transaction
 from protocol.body import (
+    AddBody,
     Body,
     FeedbackBody,
     Kind,
@@ -72,6 +74,7 @@ class Publisher:
         events: Events,
         clock: Clock,
         own_head_confirmed: asyncio.Event,
+        never_publish: NeverPublish,
     ) -> None:
         self.org = org
         self.subscriber = subscriber
@@ -83,6 +86,7 @@ class Publisher:
         self.events = events
         self.clock = clock
         self.own_head_confirmed = own_head_confirmed
+        self.never_publish = never_publish
 
     async def publish(
         self,
@@ -102,6 +106,11 @@ class Publisher:
         if self.subscriber and body.kind is not Kind.FEEDBACK:
             raise UnauthorizedError(
                 "this node is configured as a subscriber: it may publish feedback only"
+            )
+        if isinstance(body, AddBody):  # the last gate, whichever way the hashes came
+            self.never_publish.check(
+                Candidate(f"items[{i}]", item.signal_type, item.value)
+                for i, item in enumerate(body.items)
             )
         await self._confirm_own_head()
 

@@ -54,8 +54,8 @@ T = TypeVar("T")
 # The hashes the spec's request examples use, so the examples phase finds real matches.
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 PDQ_NEAR = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b2d"
-MD5 = "d41d8cd98f00b204e9800998ecf8427e"
-SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+MD5 = "4a8043f0a48f715c417ff06d5dd435c5"
+SHA256 = "5dc6e9de4dbfe57fefd8f0ada02b20ec46f32ba2d84f95fa59dc4f3454af0ad3"
 CASE = "HL-2026-17"
 # The seeding submission; replayed later with its idempotency key, it must answer "duplicate".
 SEED_SUBMIT = {

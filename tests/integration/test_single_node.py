@@ -16,7 +16,7 @@ from tests.nodes import RunningNode, make_data
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 PDQ_NEAR = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b2d"  # 4 bits off
-MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+MD5 = "4a8043f0a48f715c417ff06d5dd435c5"
 
 
 @pytest.fixture
@@ -315,3 +315,54 @@ async def test_revoking_twice_is_a_conflict(hb: RunningNode) -> None:
     assert again.status == 409
     beyond = await hb.post("/v1/revocations", {"entry_id": entry_id, "items": [5]})
     assert beyond.status == 400
+
+
+JUNK = {
+    "empty file md5": (
+        {"signal_type": "md5", "value": "d41d8cd98f00b204e9800998ecf8427e"},
+        "empty",
+    ),
+    "empty file sha256": (
+        {
+            "signal_type": "sha256",
+            "value": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        },
+        "empty",
+    ),
+    "low quality": ({"signal_type": "pdq", "value": PDQ, "quality": 12}, "quality 12"),
+    "all zero": ({"signal_type": "pdq", "value": "00" * 32}, "every bit equal"),
+    "uniform grey": (
+        {
+            "signal_type": "pdq",
+            "value": "0000000000000000000011341134554b2c4b2c4b11342c4b2c4b11341134cc53",
+        },
+        "uniform image",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", JUNK)
+async def test_junk_is_refused_whole_and_nothing_is_written(hb: RunningNode, kind: str) -> None:
+    junk, reason = JUNK[kind]
+    response = await hb.post(
+        "/v1/hashes", {"items": [{"signal_type": "md5", "value": MD5, "case": "HL-9"}, junk]}
+    )
+    assert response.status == 400, response.body
+    assert response.body["error"]["code"] == "never_publish"
+    message = response.body["error"]["message"]
+    assert "items[1]: " in message
+    assert reason in message
+    assert "items[0]" not in message
+    assert (await hb.get("/v1/status")).body["entries"] == 0
+    assert await hb.node.store.case_by_reference("HL-9") is None  # no case opened either
+
+
+async def test_the_operators_never_publish_list_is_applied_as_it_changes(hb: RunningNode) -> None:
+    listed = hb.data.never_publish
+    listed.write_text(f"pdq:{PDQ}  the helpline's own logo\n")
+    refused = await hb.post("/v1/hashes", {"items": [{"signal_type": "pdq", "value": PDQ}]})
+    assert refused.status == 400
+    assert "never-publish list" in refused.body["error"]["message"]
+    assert "own logo" in refused.body["error"]["message"]
+    listed.write_text("# nothing listed\n")
+    await submit(hb, {"signal_type": "pdq", "value": PDQ, "quality": 50})

@@ -256,6 +256,7 @@ async def test_a_checkpoint_from_another_bank_is_refused_with_the_reason(
     platform.setup(node_b.url)
     platform.tx("fetch")
     platform.tx("config", "collab", "edit", "hashbank", COLLAB, "--node-url", helpline.url)
+    platform.node = helpline  # with that node's token (/v1/status is the operator's)
     moved = platform.tx("fetch", check=False)
     assert moved.returncode != 0
     assert "failed to fetch" in moved.stderr

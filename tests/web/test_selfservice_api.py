@@ -302,3 +302,20 @@ async def test_a_node_without_self_service_says_so(tmp_path: Path, how: str) -> 
             assert "does not offer self-service" in page.body
     finally:
         await running.stop()
+
+
+async def test_junk_hashes_are_refused_and_no_case_is_opened(node: RunningNode) -> None:
+    empty = {"md5": "d41d8cd98f00b204e9800998ecf8427e", "sha256": "cd" * 32}
+    flat = {**FILE, "pdq": ["00" * 32]}
+    for junk in (empty, flat):
+        response = await self_post(node, "cases", {"files": [FILE, junk]})
+        assert_error(response, 400, "bad_request")
+        assert "nothing was published" in response.body["error"]["message"]
+    assert await node.node.store.cases_page(search=None, before_id=None, limit=10) == []
+    assert (await node.get("/v1/status")).body["entries"] == 0
+    opened = await open_case(node)  # and real files still open a case
+    added = await self_post(
+        node, "items", {"case": opened["case"], "pin": opened["pin"], "files": [empty]}
+    )
+    assert_error(added, 400, "bad_request")
+    assert (await node.get("/v1/status")).body["entries"] == 1

@@ -13,7 +13,7 @@ from tests.builders import Author, pdq_item, pdq_value
 from tests.node.cli.test_cli import hashbank
 from tests.nodes import NodeProcess, make_data
 
-MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+MD5 = "4a8043f0a48f715c417ff06d5dd435c5"
 
 
 async def test_status_feedback_lists_platform_verdicts_per_entry_and_case(tmp_path: Path) -> None:
