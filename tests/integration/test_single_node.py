@@ -83,12 +83,19 @@ async def test_items_of_one_case_carry_no_common_published_value(hb: RunningNode
         view = (await hb.get(f"/v1/entries/{entry_id}")).body
         assert b"HL-2026-17" not in base64.b64decode(view["entry"])
         refs.append(bytes.fromhex(view["body"]["items"][0]["case_ref"]))
-    assert refs[0] != refs[1]
+    both = await submit(
+        hb,
+        {"signal_type": "md5", "value": "cd" * 16, "case": "HL-2026-17"},
+        {"signal_type": "md5", "value": "ef" * 16, "case": "HL-2026-17"},
+    )
+    items = (await hb.get(f"/v1/entries/{both}")).body["body"]["items"]
+    refs += [bytes.fromhex(item["case_ref"]) for item in items]
+    assert len(set(refs)) == 4  # across entries and within one: nothing in common
     assert all(len(r) == 48 for r in refs)
     # The helpline itself still finds both entries of the case, from its local mapping.
     case = await hb.node.cases.get("HL-2026-17")
     assert case is not None
-    assert [e.id.hex() for e in await hb.node.cases.entries(case)] == [first, second]
+    assert [e.id.hex() for e in await hb.node.cases.entries(case)] == [first, second, both]
 
 
 async def test_entry_view_gives_raw_and_decoded_forms(hb: RunningNode) -> None:
