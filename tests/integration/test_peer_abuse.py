@@ -146,10 +146,13 @@ async def test_a_flooding_member_cannot_fill_the_replay_cache_for_another(
     try:
         connector = aiohttp.TCPConnector(limit=10)
         async with aiohttp.ClientSession(connector=connector) as http:
+            started = time.monotonic()
             flood = await asyncio.gather(*(peer_get(http, node, FLOODER) for _ in range(300)))
-            assert flood.count(429) >= 200  # rate-limited, so never recorded
-            # Even at its allowed rate, a member holds at most its share of the cache.
-            assert set(flood) <= {200, 429}
+            # Burst 3, 1 a second: all the rest were rate-limited, so never recorded (before,
+            # their nonces filled the cache and everyone got 401).
+            allowed = 3 + (time.monotonic() - started) + 1
+            assert flood.count(200) <= allowed
+            assert set(flood) <= {200, 401, 429}  # 401: past its share of the cache, if ever
             assert await peer_get(http, node, NEIGHBOUR) == 200
     finally:
         await node.stop()

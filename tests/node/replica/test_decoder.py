@@ -153,7 +153,7 @@ async def test_a_stuck_worker_is_dropped_and_its_batch_checked_in_process(
     stuck.proc.send_signal(signal.SIGSTOP)
     assert verdicts(await decoder.check(raws, NOW)) == expected
     assert decoder.running == 0
-    await asyncio.wait_for(stuck.proc.wait(), 10)  # killed, not left behind
+    await asyncio.wait_for(stuck.proc.wait(), 30)  # killed, not left behind
 
 
 async def test_a_worker_that_cannot_start_leaves_checking_in_process(
