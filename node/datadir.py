@@ -68,6 +68,11 @@ class DataDir:
     def url_file(self) -> Path:
         return self.root / "node.url"
 
+    @property
+    def charter_drafts(self) -> Path:
+        """Charter drafts the operator handed the node, until a version supersedes them."""
+        return self.root / "charter-drafts"
+
     def require(self) -> None:
         """Refuse clearly when ``root`` is not an initialised data directory."""
         if not self.identity.exists() or not self.config.exists():

@@ -136,7 +136,10 @@ def place(
     continue the feed.
     """
     if fork_seq is not None and entry.seq >= fork_seq:
-        return Placement.SUSPENDED
+        # Another copy of what we hold there is no news (a re-run import, a late push);
+        # anything else of a suspended feed is refused. A suspended entry is not completed.
+        same = stored is not None and stored.id == entry.id
+        return Placement.DUPLICATE if same else Placement.SUSPENDED
     if stored is not None:
         if stored.author != entry.author or stored.seq != entry.seq:
             raise ValueError("stored must be our entry at the same author and seq")

@@ -26,7 +26,8 @@ from node.limits import BODY_TIMEOUT, ConnectionGuard, RateLimiter
 from node.logs import untrusted
 from node.matching.errors import MatchingError
 from node.replica.node import Node
-from node.web.console import Console, ConsoleSettings, add_console, console_middleware
+from node.web.console import Console, ConsoleSettings, console_middleware
+from node.web.console_routes import add_console
 from node.web.origin import Listener
 from node.web.routes import SELF_SERVICE_PATHS, add_web_routes
 from protocol.errors import ProtocolError
@@ -52,9 +53,12 @@ ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
     ("GET", "/v1/entries/{entry_id}", bank.entry, False),
     ("POST", "/v1/entries", bank.import_entries, False),
     ("GET", "/v1/forks", bank.forks, False),
+    ("POST", "/v1/forks", bank.import_forks, False),
     ("GET", "/v1/charter", charter.get_charter, False),
     ("POST", "/v1/charter", charter.post_charter, False),
     ("GET", "/v1/charter/versions", charter.charter_versions, False),
+    ("GET", "/v1/charter/drafts", charter.get_drafts, False),
+    ("POST", "/v1/charter/drafts", charter.post_draft, False),
     ("GET", "/v1/users", users.list_users, False),
     ("POST", "/v1/users", users.add_user, False),
     ("POST", "/v1/users/{name}/disable", users.disable_user, False),
@@ -193,8 +197,8 @@ def make_app(node: Node, gossip: Gossip | None, token: str | Callable[[], str]) 
         app.add_subapp("/v1/peer/", make_peer_app(node, gossip, limiters["peer"]))
     console = Console(node.store, node.clock, console_settings(node))
     limiters["console_login"] = console.guard.per_client
-    add_console(app, console)
     add_web_routes(app, node)
+    add_console(app, console, gossip)
     app[METRICS] = Metrics(node, gossip, limiters, app[GUARD], console)
     app.on_cleanup.append(_close_metrics)
     return app

@@ -17,6 +17,8 @@ from node.matching.matcher import Query
 from node.replica.cases import Case
 from node.replica.junk import Candidate
 from node.replica.lookup import Lookup, Match
+from protocol.errors import ProtocolError
+from protocol.feed import decode_fork_proof
 from protocol.identity import parse_hex
 
 MAX_CHANGES = 1_000
@@ -39,7 +41,10 @@ async def submit(request: web.Request) -> web.Response:
     for ref in sorted({s.case for s in submitted if s.case is not None}):
         cases[ref] = await node.cases.get_or_open(ref, "operator")
     items = [(s.item, cases[s.case] if s.case else None) for s in submitted]
+    step = shapes.parse_import_step(doc, "hashes")
     published = await node.cases.publish(items, key)
+    if step is not None:
+        node.imports.record(step, 1 if published.fresh else 0)
     # An earlier submission under the same key answers 200 with what it published.
     return json_response(
         shapes.published_view(published.entry, duplicate=not published.fresh),
@@ -109,9 +114,28 @@ async def entry(request: web.Request) -> web.Response:
 
 
 async def import_entries(request: web.Request) -> web.Response:
-    raws = shapes.parse_import(await read_json(request))
+    doc = await read_json(request)
+    raws = shapes.parse_import(doc)
+    step = shapes.parse_import_step(doc, "entries")
     report = await node_of(request).ingest(raws, source="import")
+    if step is not None:
+        node_of(request).imports.record(step, len(report.stored))
     return json_response(shapes.import_view(report))
+
+
+async def import_forks(request: web.Request) -> web.Response:
+    """Keep fork proofs from a file (an export): each verified like a peer's, bad ones listed."""
+    proofs = shapes.parse_fork_import(await read_json(request))
+    node = node_of(request)
+    fresh, invalid = 0, list[tuple[int, ProtocolError]]()
+    for i, data in enumerate(proofs):
+        try:
+            proof = decode_fork_proof(data, node.policy)
+        except ProtocolError as exc:
+            invalid.append((i, exc))
+            continue
+        fresh += await node.record_fork(proof, source="import")
+    return json_response(shapes.fork_import_view(fresh, invalid))
 
 
 async def forks(request: web.Request) -> web.Response:

@@ -32,3 +32,21 @@ async def charter_versions(request: web.Request) -> web.Response:
     after = shapes.query_int(request.query, "after", 0, minimum=0)
     raws = node_of(request).charters.since(after)
     return json_response(shapes.charter_versions_view(raws[:VERSIONS_PAGE], after, len(raws)))
+
+
+async def get_drafts(request: web.Request) -> web.Response:
+    """Charter drafts handed to this node, still waiting to be adopted."""
+    node = node_of(request)
+    chain = node.charters.chain
+    previous = chain.latest.body if chain else None
+    pending = node.drafts.pending(chain)
+    return json_response({"drafts": [shapes.draft_view(d, previous) for d in pending]})
+
+
+async def post_draft(request: web.Request) -> web.Response:
+    """Keep a draft (its signatures merged into a copy already kept) for the console to list."""
+    raw = shapes.parse_charter_post(await read_json(request))
+    node = node_of(request)
+    chain = node.charters.chain
+    status = node.drafts.add(raw, chain)
+    return json_response(shapes.draft_view(status, chain.latest.body if chain else None), 201)

@@ -40,6 +40,16 @@ class PayloadTooLargeError(ApiError):
     status_hint = 413
 
 
+class SlowClientError(ApiError):
+    """A client that did not accept streamed data in time (the stream is then cut)."""
+
+    code = "slow_client"
+    status_hint = 408
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the client accepted no data for {seconds:g} s")
+
+
 LISTEN_REASONS = {
     errno.EADDRINUSE: "the port is in use (another hashbank node, or another program?)",
     errno.EACCES: "this user may not listen on ports below 1024",

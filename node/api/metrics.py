@@ -192,7 +192,7 @@ class NodeCollector(Collector):
 
     def _peer(self, link: PeerLink, f: Mapping[str, Metric]) -> None:
         url = [link.url]
-        lag, behind = _lag(link, self.s.node)
+        lag, behind = link.lag()
         add_timings(_as_histogram(f["sync"]), url, link.sync_timings)
         _as_gauge(f["lag"]).add_metric(url, lag)
         _as_gauge(f["behind"]).add_metric(url, behind)
@@ -245,15 +245,6 @@ def _as_counter(m: Metric) -> CounterMetricFamily:
 def _as_histogram(m: Metric) -> HistogramMetricFamily:
     assert isinstance(m, HistogramMetricFamily)
     return m
-
-
-def _lag(link: PeerLink, node: Node) -> tuple[int, int]:
-    """Entries the peer announced beyond ours, and ours beyond what it announced."""
-    theirs = link.watch.announced.get(link.url, {})
-    ours = {author: head.seq for author, head in node.feeds.heads.items()}
-    lag = sum(max(0, seq - ours.get(author, 0)) for author, seq in theirs.items())
-    behind = sum(max(0, seq - theirs.get(author, 0)) for author, seq in ours.items())
-    return lag, behind
 
 
 class Metrics:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,9 @@ from node.federation.staleness import Sighting
 from node.limits import LimitsStatus
 from node.matching.matcher import Query
 from node.replica.charters import CharterReport
+from node.replica.drafts import DraftStatus, changes
 from node.replica.feedback import AddFeedback, Feedback
+from node.replica.imports import ImportStep
 from node.replica.ingest import IngestReport
 from node.replica.lookup import Match
 from node.replica.status import CharterStatus, FeedStatus, ReplicaStatus
@@ -45,7 +48,7 @@ from protocol.body import (
     RevokeReason,
     Verdict,
 )
-from protocol.charter import Charter, Member
+from protocol.charter import Charter, CharterBody, Member
 from protocol.entry import Entry, decode_entry
 from protocol.errors import ProtocolError
 from protocol.identity import parse_hex
@@ -54,6 +57,11 @@ from protocol.signals import PDQ, signal_type
 
 MAX_QUERIES = 1_000
 MAX_CASE_LEN = 200
+
+
+# Fork proofs per ``POST /v1/forks``, as per ``POST /v1/peer/forks`` (docs/protocol.md §9.1).
+MAX_FORK_IMPORT = 100
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 
 
 def _object(doc: Any, where: str) -> dict[str, Any]:
@@ -317,6 +325,45 @@ def parse_import(doc: Any) -> list[bytes]:
         except ValueError:
             raise BadRequestError(f"entries[{i}] is not valid base64") from None
     return out
+
+
+def parse_import_step(doc: Any, unit: str) -> ImportStep | None:
+    """The optional ``import`` member: which import a chunk belongs to and how far it is.
+
+    ``{"id": "<1-64 chars>", "name": "<file name>", "done": n, "total": n}``; ``hashbank
+    import`` sends it so the operator's console can show imports in progress.
+    """
+    raw = doc.get("import") if isinstance(doc, dict) else None
+    if raw is None:
+        return None
+    where = "import."
+    step = _object(raw, "import")
+    import_id, name = _str(step, "id", where) or "", _str(step, "name", where) or ""
+    done, total = _int(step, "done", where), _int(step, "total", where)
+    if not 0 < len(import_id) <= 64 or not import_id.isprintable():
+        raise BadRequestError("import.id must be 1 to 64 printable characters")
+    if done is None or total is None or not 0 <= done <= total:
+        raise BadRequestError("import.done and import.total must be whole numbers, done <= total")
+    return ImportStep(import_id, name[:200], unit, done, total)
+
+
+def parse_fork_import(doc: Any) -> list[bytes]:
+    """``{"proofs": ["<hex>", …]}`` → fork proofs' bytes (as ``GET /v1/forks`` shows them)."""
+    texts = _list(_object(doc, "request body"), "proofs", "", max_len=MAX_FORK_IMPORT)
+    out = []
+    for i, text in enumerate(texts):
+        if not isinstance(text, str) or not _HEX.fullmatch(text):
+            raise BadRequestError(f"proofs[{i}] must be a non-empty hex string")
+        out.append(bytes.fromhex(text))
+    return out
+
+
+def fork_import_view(fresh: int, invalid: Sequence[tuple[int, ProtocolError]]) -> dict[str, Any]:
+    """What became of imported fork proofs: how many are new here, and which did not verify."""
+    return {
+        "new": fresh,
+        "invalid": [{"index": i, "code": exc.code, "message": exc.message} for i, exc in invalid],
+    }
 
 
 # --- console accounts (the operator's commands) -------------------------------------------
@@ -655,6 +702,27 @@ def charter_view(
     doc["forks"] = [
         {"version": f.number, "proof": f.proof.hex(), "detected_ms": f.detected_ms} for f in forks
     ]
+    return doc
+
+
+def draft_view(status: DraftStatus, previous: CharterBody | None) -> dict[str, Any]:
+    """A pending charter draft: what it changes, who signed, what it still needs."""
+    doc = charter_summary(status.charter)
+    doc.update(
+        {
+            "signed_by": list(status.signed),
+            "not_signed_by": list(status.missing),
+            "signatures_needed": status.needed,
+            "ready": status.ready,
+            "problem": status.problem,
+            "received_ms": status.received_ms,
+            "changes": [
+                {"kind": c.kind, "member": c.name, "detail": c.detail}
+                for c in changes(previous, status.charter.body)
+            ],
+            "raw": base64.b64encode(status.charter.encode()).decode(),
+        }
+    )
     return doc
 
 

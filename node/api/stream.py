@@ -23,7 +23,7 @@ from aiohttp import web
 
 from node.api import shapes
 from node.api.context import node_of
-from node.api.errors import BadRequestError
+from node.api.errors import BadRequestError, SlowClientError
 from node.logs import untrusted
 from node.replica.events import EntriesStored, Event, ItemsChanged
 from node.replica.node import Node
@@ -49,10 +49,6 @@ HEADERS = {
     # Reverse proxies (nginx) would otherwise buffer the stream and delay every event.
     "X-Accel-Buffering": "no",
 }
-
-
-class SlowClientError(Exception):
-    """The client did not accept data in time."""
 
 
 def setup(app: web.Application) -> None:
@@ -146,7 +142,7 @@ async def _write(response: web.StreamResponse, data: bytes, settings: StreamSett
     try:
         await asyncio.wait_for(response.write(data), settings.slow_client_s)
     except TimeoutError:
-        raise SlowClientError from None
+        raise SlowClientError(settings.slow_client_s) from None
 
 
 async def _wait(wake: asyncio.Event, closing: asyncio.Event, timeout: float) -> bool:

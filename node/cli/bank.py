@@ -234,12 +234,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         # A version adopted while the entries were read goes at the end (import reads every
         # charter line before any entry).
         versions = _export_charters(client, out, versions)
+        # Fork proofs last: an import keeps them after the entries, so the entries a fork
+        # suspends are restored as the source holds them, in the chain and void.
+        proofs = _export_forks(client, out)
     finally:
         if args.out:
             out.close()
     progress.finish(count)
-    charters = f" and {versions} charter versions" if versions else ""
-    print(f"exported {count} entries{charters}", file=sys.stderr)
+    parts = [f"{count} entries"]
+    parts += [f"{versions} charter versions"] if versions else []
+    parts += [f"{proofs} fork proof{'s' if proofs != 1 else ''}"] if proofs else []
+    listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    print(f"exported {listed}", file=sys.stderr)
     return 0
 
 
@@ -254,6 +260,15 @@ def _export_charters(client: Client, out: TextIO, after: int) -> int:
             after = version["version"]
         if not page["more"] or not page["versions"]:
             return after
+
+
+def _export_forks(client: Client, out: TextIO) -> int:
+    """``{"fork": hex, "author": hex, "seq": n}`` lines for every fork proof; returns how many."""
+    forks = client.get("/v1/forks")["forks"]
+    for fork in forks:
+        out.write(json.dumps({"fork": fork["proof"], "author": fork["author"], "seq": fork["seq"]}))
+        out.write("\n")
+    return len(forks)
 
 
 def _export_entries(client: Client, out: TextIO, progress: Progress) -> int:

@@ -52,6 +52,7 @@ def cmd_charter(args: argparse.Namespace) -> int:
         "sign": _sign,
         "apply": _apply,
         "show": _show,
+        "share": _share,
     }
     return handlers[args.charter_command](args)
 
@@ -161,6 +162,23 @@ def _apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def _share(args: argparse.Namespace) -> int:
+    """Hand a draft to the node, so that its console lists it with who has signed."""
+    charter = read_draft(Path(args.file))
+    client = Client.for_data(DataDir(Path(args.data)), args.url)
+    result = client.post(
+        "/v1/charter/drafts", {"charter": base64.b64encode(charter.encode()).decode()}
+    )
+    signed = ", ".join(result["signed_by"]) or "nobody yet"
+    print(
+        f"the node lists version {result['version']} as a pending draft; signed by {signed} "
+        f"({len(result['signed_by'])} of {result['signatures_needed']} needed)"
+    )
+    if result.get("problem"):
+        print(f"note: it cannot be adopted as it stands: {result['problem']}")
+    return 0
+
+
 def _show(args: argparse.Namespace) -> int:
     if args.file:
         print(json.dumps(with_dates(charter_summary(read_draft(Path(args.file)))), indent=2))
@@ -258,7 +276,9 @@ def _threshold(text: str) -> int:
 def add_parsers(commands: Commands) -> None:
     """Register ``charter …`` and ``key rotate``."""
     actions = commands.group(
-        "charter", "the network charter: init, propose, sign, apply, show", "charter_command"
+        "charter",
+        "the network charter: init, propose, sign, share, apply, show",
+        "charter_command",
     )
 
     def action(name: str, help: str, data: bool = True) -> argparse.ArgumentParser:
@@ -302,7 +322,12 @@ def add_parsers(commands: Commands) -> None:
     a.add_argument("file")
     a = action("show", "the node's charter and history, or a draft file's content")
     a.add_argument("file", nargs="?")
+    a = action("share", "hand a draft to the node: its console lists it with who has signed")
+    a.add_argument("file")
+    _add_key_parser(commands)
 
+
+def _add_key_parser(commands: Commands) -> None:
     p = commands.add(
         "key",
         cmd_key,

@@ -5,9 +5,11 @@ import before anything is published) and once to publish. Hashes are signed into
 to 10,000 items; each chunk carries an idempotency key derived from its content, so an
 interrupted import is resumed by running it again, and running it twice publishes nothing new.
 
-An export (``hashbank export``) holds the charter history and the signed entries. Its charter
-versions are applied first, oldest first, so every entry is judged by the chain that judged
-it at the source (a rotated key, a takedown), and the restored bank is the source's.
+An export (``hashbank export``) holds the charter history, the signed entries and the fork
+proofs. Its charter versions are applied first, oldest first, so every entry is judged by the
+chain that judged it at the source (a rotated key, a takedown); its fork proofs last, so the
+entries a fork suspends are kept as the source keeps them (in the chain, void). The restored
+bank is the source's.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def detect(path: Path, fmt: str) -> str:
                     doc = json.loads(line)
                 except json.JSONDecodeError:
                     raise InputError(f"{path}: line 1 is neither JSON nor a .csv file") from None
-                exported = isinstance(doc, dict) and ("entry" in doc or "charter" in doc)
+                exported = isinstance(doc, dict) and bool({"entry", "charter", "fork"} & set(doc))
                 return "entries" if exported else "jsonl"
     raise InputError(f"{path} is empty")
 
@@ -157,6 +159,13 @@ def _checked(item: dict[str, Any], path: Path, number: int) -> dict[str, Any]:
     return item
 
 
+def import_id(path: Path, batch: int) -> str:
+    """The same for a resumed run of the same import, so the console shows it as one."""
+    stat = path.stat()
+    key = f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{batch}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def import_hashes(
     client: Client,
     path: Path,
@@ -175,6 +184,7 @@ def import_hashes(
     """
     total = checked_count(path, fmt, never_publish)
     totals, started, chunk, lines = ImportTotals(), time.monotonic(), [], []
+    step = {"id": import_id(path, batch), "name": path.name, "done": 0, "total": total}
     progress = Progress(total, "hashes", out, lines=True)
     try:
         for number, item in hash_rows(path, fmt):
@@ -185,11 +195,11 @@ def import_hashes(
             chunk.append(item)
             lines.append(number)
             if len(chunk) == batch:
-                _send(client, chunk, lines, totals, path)
+                _send(client, chunk, lines, totals, path, step)
                 chunk, lines = [], []
                 progress.update(totals.hashes, _note(totals, started))
         if chunk:
-            _send(client, chunk, lines, totals, path)
+            _send(client, chunk, lines, totals, path, step)
     except KeyboardInterrupt:
         progress.finish(totals.hashes, "interrupted")
         raise InterruptError(
@@ -225,11 +235,19 @@ def _note(totals: ImportTotals, started: float) -> str:
 
 
 def _send(
-    client: Client, chunk: list[dict[str, Any]], lines: list[int], totals: ImportTotals, path: Path
+    client: Client,
+    chunk: list[dict[str, Any]],
+    lines: list[int],
+    totals: ImportTotals,
+    path: Path,
+    step: dict[str, Any],
 ) -> None:
     digest = hashlib.sha256(json.dumps(chunk, sort_keys=True).encode()).hexdigest()
+    # The idempotency key covers the items only: the progress note may differ on a resume.
+    step = {**step, "done": totals.hashes + len(chunk)}
+    doc = {"items": chunk, "idempotency_key": f"import:{digest}", "import": step}
     try:
-        result = client.post("/v1/hashes", {"items": chunk, "idempotency_key": f"import:{digest}"})
+        result = client.post("/v1/hashes", doc)
     except ClientError as exc:
         raise InputError(_at_line(exc.message, lines, path)) from None
     totals.hashes += len(chunk)
@@ -250,16 +268,19 @@ def _at_line(message: str, lines: list[int], path: Path) -> str:
 
 @dataclass(frozen=True)
 class ExportLine:
-    """One line of an export: a signed entry, or a signed charter version (base64 each)."""
+    """One line of an export: a signed entry or charter version (base64), or a fork proof
+    (hex, as ``GET /v1/forks`` shows it)."""
 
     number: int
     entry: str | None = None
     charter: str | None = None
     version: int = 0
+    fork: str | None = None
 
 
 def export_lines(path: Path) -> Iterator[ExportLine]:
-    """Every line of an export, checked: ``{"entry": …}`` or ``{"charter": …, "version": n}``."""
+    """Every line of an export, checked: ``{"entry": …}``, ``{"charter": …, "version": n}`` or
+    ``{"fork": …}``."""
     with path.open() as stream:
         for number, line in enumerate(stream, 1):
             if not line.strip():
@@ -273,12 +294,16 @@ def export_lines(path: Path) -> Iterator[ExportLine]:
                     base64.b64decode(text, validate=True)
                     yield ExportLine(number, charter=text, version=version)
                     continue
+                if "fork" in doc:
+                    bytes.fromhex(doc["fork"])
+                    yield ExportLine(number, fork=doc["fork"])
+                    continue
                 entry = doc["entry"]
                 base64.b64decode(entry, validate=True)
             except (ValueError, KeyError, TypeError):
                 raise InputError(
-                    f'{path}:{number}: not an exported entry ({{"entry": …}}) or charter '
-                    '({"charter": …, "version": …})'
+                    f'{path}:{number}: not an exported entry ({{"entry": …}}), charter '
+                    '({"charter": …, "version": …}) or fork proof ({"fork": …})'
                 ) from None
             yield ExportLine(number, entry=entry)
 
@@ -295,6 +320,22 @@ def entry_chunks(path: Path, size: int = 200) -> Iterator[list[str]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def apply_forks(client: Client, path: Path) -> tuple[int, list[str]]:
+    """Keep the export's fork proofs (after its entries); returns how many were new here, and
+    a message for each proof the node refused."""
+    lines = [line for line in export_lines(path) if line.fork is not None]
+    fresh, refused = 0, list[str]()
+    for start in range(0, len(lines), 100):  # the most one POST /v1/forks takes
+        chunk = lines[start : start + 100]
+        answer = client.post("/v1/forks", {"proofs": [line.fork for line in chunk]})
+        fresh += answer["new"]
+        refused += [
+            f"{path}:{chunk[bad['index']].number}: {bad['code']}: {bad['message']}"
+            for bad in answer["invalid"]
+        ]
+    return fresh, refused
 
 
 def apply_charters(client: Client, path: Path, out: TextIO = sys.stderr) -> list[int]:
@@ -361,20 +402,28 @@ def cmd_import(args: argparse.Namespace) -> int:
     adopted = apply_charters(client, path)
     result: dict[str, Any] = {"stored": 0, "duplicates": 0, "held": 0, "rejected": {}}
     result["charter_versions_adopted"] = adopted
+    total = sum(1 for line in export_lines(path) if line.entry is not None)
+    step: dict[str, Any] = {"id": import_id(path, 0), "name": path.name, "total": total}
+    done = 0
     try:
         for chunk in entry_chunks(path):
-            answer = client.post("/v1/entries", {"entries": chunk})
+            done += len(chunk)
+            answer = client.post(
+                "/v1/entries", {"entries": chunk, "import": {**step, "done": done}}
+            )
             for key in ("stored", "duplicates", "held"):
                 result[key] += answer[key]
             for code, n in answer["rejected"].items():
                 result["rejected"][code] = result["rejected"].get(code, 0) + n
+        fresh, refused = apply_forks(client, path)
     except KeyboardInterrupt:
         raise InterruptError(
             f"interrupted after {result['stored']:,} entries stored; run the same command "
             "again to resume: entries already stored count as duplicates"
         ) from None
+    result["fork_proofs_new"], result["fork_proofs_refused"] = fresh, refused
     print(json.dumps(result))
-    return 0 if not result["rejected"] else 1
+    return 0 if not result["rejected"] and not refused else 1
 
 
 def add_parsers(commands: Commands) -> None:

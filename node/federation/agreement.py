@@ -49,6 +49,11 @@ class Agreement:
         self.peer = peer
         self.divergent: dict[bytes, Divergence] = {}
         self.repaired = 0
+        # Which round last drilled into each disagreeing author: the least recently drilled
+        # go first, so authors that stay divergent (or a peer lying about many authors)
+        # cannot keep every other author from ever being compared.
+        self._round = 0
+        self._drilled: dict[bytes, int] = {}
 
     async def check(self, theirs: Mapping[bytes, FeedDigest], source: str) -> None:
         """Compare feed digests with the peer's (taken with its heads), repair, report."""
@@ -59,12 +64,21 @@ class Agreement:
                 log.info("agreement restored peer=%s author=%s", self.peer, author.hex())
                 del self.divergent[author]
         forked = dict(self.replica.feeds.forked)
-        for author in disagreeing(ours, theirs, forked=forked)[:MAX_AUTHORS_PER_PULL]:
+        for author in self._this_round(disagreeing(ours, theirs, forked=forked)):
             peer = theirs[author]
             fork = forked.get(author)
             # Of a suspended feed, only what is below its fork seq counts (and can differ).
             last = peer.seq if fork is None else min(peer.seq, fork - 1)
             await self._drill(peer, last, source)
+
+    def _this_round(self, authors: Sequence[bytes]) -> list[bytes]:
+        """Up to ``MAX_AUTHORS_PER_PULL`` of ``authors``, the least recently drilled first."""
+        self._round += 1
+        self._drilled = {a: self._drilled.get(a, 0) for a in authors}  # forget the agreed
+        chosen = sorted(authors, key=lambda a: self._drilled[a])[:MAX_AUTHORS_PER_PULL]
+        for author in chosen:
+            self._drilled[author] = self._round
+        return chosen
 
     def _ours(self) -> dict[bytes, FeedDigest]:
         return {d.author: d for d in self.replica.feed_digests()}

@@ -95,6 +95,7 @@ class PeerLink:
         self.stats: collections.Counter[str] = collections.Counter()
         self.last_ok_ms = 0
         self.last_error = ""
+        self.retry_at_ms = 0  # when a backing-off link tries again (0: not backing off)
         self.agreement = Agreement(replica=replica, client=transport, clock=clock, peer=url)
         self.sync_timings = Timings(SLOW_BUCKETS)  # completed pulls, for /metrics
         self._tasks: list[asyncio.Task[None]] = []
@@ -305,6 +306,7 @@ class PeerLink:
             await self._failed(what, f"internal error ({type(exc).__name__})", exc)
             return False
         self.backoff.success()
+        self.retry_at_ms = 0
         self.last_ok_ms = self.clock.now_ms()
         return True
 
@@ -315,9 +317,18 @@ class PeerLink:
     async def _failed(self, what: str, reason: str, exc: Exception) -> None:
         delay = self.backoff.failure()
         self.last_error = reason[:300]
+        self.retry_at_ms = self.clock.now_ms() + round(delay * 1000)
         self.stats[f"{what}_failures"] += 1
         log.warning("%s failed peer=%s retry_in=%.1fs error=%r", what, self.url, delay, exc)
         await asyncio.sleep(delay)
+
+    def lag(self) -> tuple[int, int]:
+        """Entries the peer last announced beyond ours, and ours beyond what it announced."""
+        theirs = self.watch.announced.get(self.url, {})
+        ours = {author: head.seq for author, head in self.replica.feeds.heads.items()}
+        lag = sum(max(0, seq - ours.get(author, 0)) for author, seq in theirs.items())
+        behind = sum(max(0, seq - theirs.get(author, 0)) for author, seq in ours.items())
+        return lag, behind
 
     def status(self) -> PeerStatus:
         heads = {a: h.seq for a, h in self.replica.feeds.heads.items()}

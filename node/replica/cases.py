@@ -30,8 +30,8 @@ from node.clock import Clock
 from node.limits import RateLimiter
 from node.replica.errors import ConflictError, ReplicaError, UnknownEntryError
 from node.replica.feedback import Feedback, FeedbackReads
-from node.replica.publish import Published, Publisher
-from node.store import CaseRow, Store, StoredEntry, Transaction
+from node.replica.publish import Also, Published, Publisher
+from node.store import CaseRow, CaseSearch, CaseSummaryRow, Store, StoredEntry, Transaction
 from protocol.body import AddBody, Body, HashItem, RevokeReason
 from protocol.entry import Entry, decode_entry
 
@@ -220,16 +220,27 @@ class Cases:
         rows = await self.store.cases_page(search=search, before_id=before_id, limit=limit)
         return [Case.of(r) for r in rows]
 
+    async def summaries(self, search: CaseSearch, limit: int) -> list[CaseSummaryRow]:
+        """Cases matching ``search``, newest first, with their counts (the console's list)."""
+        return await self.store.case_summaries(search, limit)
+
+    async def by_id(self, case_id: int) -> Case | None:
+        row = await self.store.case_by_id(case_id)
+        return Case.of(row) if row else None
+
     # --- publishing ------------------------------------------------------------------------
 
     async def publish(
         self,
         items: Sequence[tuple[HashItem, Case | None]],
         idempotency_key: str | None = None,
+        *,
+        also: Also | None = None,
     ) -> Published:
         """Publish one add entry; each item of a case carries a fresh sealed case value.
 
-        The entry and its case links are written in one transaction.
+        The entry and its case links (and what ``also`` writes, e.g. an audit line) are
+        written in one transaction.
         """
         body = AddBody(
             tuple(
@@ -242,9 +253,11 @@ class Cases:
         async def link(txn: Transaction, entry: Entry) -> None:
             for case_id in cases:
                 await txn.link_case(case_id, entry.id, self.clock.now_ms())
+            if also is not None:
+                await also(txn, entry)
 
         return await self.publisher.publish(
-            body, idempotency_key, also=link if cases else None, same=self._same_items
+            body, idempotency_key, also=link if cases or also else None, same=self._same_items
         )
 
     def _same_items(self, earlier: Body, new: Body) -> bool:
@@ -304,8 +317,12 @@ class Cases:
         case: Case,
         chosen: Sequence[tuple[bytes, int]] | None,
         reason: RevokeReason = RevokeReason.VICTIM_REQUEST,
+        *,
+        also: Also | None = None,
     ) -> list[Entry]:
-        """Withdraw the case's items ``chosen`` as (entry id, item index), or all of them."""
+        """Withdraw the case's items ``chosen`` as (entry id, item index), or all of them.
+
+        ``also`` is written in each revoke's transaction (an audit line per revoke)."""
         items = await self.items(case)
         by_entry: dict[bytes, list[int]] = {}
         wanted = None if chosen is None else set(chosen)
@@ -321,7 +338,9 @@ class Cases:
         for entry_id, indexes in by_entry.items():
             whole = len(indexes) == sum(1 for i in items if i.entry_id == entry_id)
             revokes.append(
-                await self.publisher.revoke(entry_id, None if whole else tuple(indexes), reason)
+                await self.publisher.revoke(
+                    entry_id, None if whole else tuple(indexes), reason, also=also
+                )
             )
         return revokes
 
@@ -361,12 +380,32 @@ class PinGuard:
         # Failures against case numbers that do not exist, so they lock exactly like real ones.
         self._phantoms: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._dummy_salt = secrets.token_bytes(16)
+        # Attempts on one case number run one at a time: each reads the failure count, spends
+        # scrypt's time, then writes the count back, so attempts sent all at once would each
+        # see the count before any of them, and the lockout would never come. Per number, not
+        # one lock for all, so a flood on one number does not slow every other case.
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def unlock(self, reference: str, pin: str, client: str) -> Case:
         """The case ``reference`` if ``pin`` opens it; else ``CaseAccessError``, identically."""
         if wait := self.per_client.check(client):
             raise TooManyAttemptsError(wait)
-        row = await self.store.case_by_reference(reference.strip())
+        reference = reference.strip()
+        lock, waiting = self._turns.get(reference, (asyncio.Lock(), 0))
+        self._turns[reference] = (lock, waiting + 1)
+        try:
+            async with lock:
+                return await self._attempt(reference, pin)
+        finally:
+            lock, waiting = self._turns[reference]
+            if waiting == 1:
+                del self._turns[reference]
+            else:
+                self._turns[reference] = (lock, waiting - 1)
+
+    async def _attempt(self, reference: str, pin: str) -> Case:
+        """One attempt on ``reference``, with its turn (see ``unlock``)."""
+        row = await self.store.case_by_reference(reference)
         now = self.clock.now_ms()
         failed, locked = self._state(row, reference)
         if locked > now:

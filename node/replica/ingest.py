@@ -78,6 +78,19 @@ class _Tally:
 
 
 Checks = tuple[list[Entry], dict[bytes, int]]
+# Refusals kept for the operator's view (the counts by reason are kept whole).
+RECENT_REJECTIONS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Entries of one ingest refused for one reason: when, why, from where, one example."""
+
+    at_ms: int
+    reason: str
+    count: int
+    source: str
+    example: str
 
 
 def chunks(raws: Sequence[bytes]) -> list[Sequence[bytes]]:
@@ -116,6 +129,7 @@ class Ingester:
         self.events = events
         self.clock = clock
         self.rejections: collections.Counter[str] = collections.Counter()
+        self.recent: collections.deque[Rejection] = collections.deque(maxlen=RECENT_REJECTIONS)
 
     async def ingest(
         self, raws: Sequence[bytes], *, source: str, wait_index: bool = True
@@ -301,6 +315,10 @@ class Ingester:
         self.rejections.update(tally.rejected)
         if tally.rejected:
             log.warning("rejected entries source=%s %s", source, dict(tally.rejected))
+            example = tally.errors[0] if len(tally.rejected) == 1 and tally.errors else ""
+            now = self.clock.now_ms()
+            for reason, n in sorted(tally.rejected.items()):
+                self.recent.append(Rejection(now, reason, n, source, example[:300]))
         if accepted:
             self.events.emit(EntriesStored(accepted, source))
 
@@ -412,7 +430,7 @@ class _Placer:
             row = await self.txn.entry_at(entry.author, entry.seq)
             if row is not None and row.id == entry.id:
                 if fork_seq is not None and entry.seq >= fork_seq:
-                    return Placement.SUSPENDED
+                    return Placement.DUPLICATE  # held, suspended: nothing to complete
                 return repeat(entry, stored_incomplete=row.incomplete)
             if row is not None:
                 stored = decode_entry(row.raw)

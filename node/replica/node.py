@@ -22,9 +22,11 @@ from node.matching.matcher import Matcher
 from node.replica.cases import Cases, CaseSeal, PinGuard
 from node.replica.charters import CharterKeeper, CharterReport
 from node.replica.decoder import Decoder
+from node.replica.drafts import CharterDrafts
 from node.replica.events import Events, ItemsChanged, Listener
 from node.replica.feeds import Feeds
 from node.replica.forks import load_fork_seqs
+from node.replica.imports import Imports
 from node.replica.ingest import Ingester, IngestReport
 from node.replica.junk import NeverPublish
 from node.replica.keys import KeyRing
@@ -105,6 +107,8 @@ class Node:
             org=self.org,
         )  # fmt: skip
         self.pins = PinGuard(store, clock, RateLimiter(PIN_TRIES / PIN_WINDOW_S, PIN_TRIES))
+        self.imports = Imports(clock)
+        self.drafts = CharterDrafts(data.charter_drafts, clock)
 
     @classmethod
     async def open(cls, data: DataDir, *, check: bool = True, clock: Clock = SYSTEM) -> Node:

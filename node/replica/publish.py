@@ -147,6 +147,7 @@ class Publisher:
         reason: RevokeReason,
         *,
         erase: bool = False,
+        also: Also | None = None,
     ) -> Entry:
         """Withdraw one of our add entries, whole or some of its items; with ``erase``, also
         have every node drop its body (an add or a feedback entry, whole)."""
@@ -170,7 +171,7 @@ class Publisher:
         if not any(r.active for r in chosen):
             raise ConflictError(f"entry {entry_id.hex()}: those items are already withdrawn")
         body = RevokeBody((RevokeTarget(entry_id, items),), reason)
-        return (await self.publish(body)).entry
+        return (await self.publish(body, also=also)).entry
 
     async def _erase(
         self,

@@ -2,9 +2,12 @@
 
 from node.store.errors import StoreError
 from node.store.rows import (
+    CASE_STATES,
     ActiveItem,
     AuditRow,
     CaseRow,
+    CaseSearch,
+    CaseSummaryRow,
     ChangedItem,
     ChangeKinds,
     ChangeReason,
@@ -15,6 +18,7 @@ from node.store.rows import (
     ItemChange,
     ItemChangeKind,
     ItemRow,
+    RevocationRow,
     SessionRow,
     StoredEntry,
     UserRow,
@@ -23,9 +27,12 @@ from node.store.store import Store
 from node.store.transaction import Transaction
 
 __all__ = [
+    "CASE_STATES",
     "ActiveItem",
     "AuditRow",
     "CaseRow",
+    "CaseSearch",
+    "CaseSummaryRow",
     "ChangeKinds",
     "ChangeReason",
     "ChangedItem",
@@ -36,6 +43,7 @@ __all__ = [
     "ItemChange",
     "ItemChangeKind",
     "ItemRow",
+    "RevocationRow",
     "SessionRow",
     "Store",
     "StoreError",

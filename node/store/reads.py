@@ -17,6 +17,8 @@ from node.store.rows import (
     ActiveItem,
     AuditRow,
     CaseRow,
+    CaseSearch,
+    CaseSummaryRow,
     ChangedItem,
     ChangeKinds,
     ChangeReason,
@@ -26,6 +28,7 @@ from node.store.rows import (
     ItemChange,
     ItemChangeKind,
     ItemRow,
+    RevocationRow,
     SessionRow,
     StoredEntry,
     UserRow,
@@ -60,6 +63,24 @@ USER_COLUMNS = (
     "locked_until_ms"
 )
 _SESSION_USER_COLUMNS = ", ".join(f"u.{c.strip()}" for c in USER_COLUMNS.split(","))
+_CASE_C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in CASE_COLUMNS.split(","))
+# Other organisations with feedback naming one of the case's entries, or naming none but
+# one of their hashes (as feedback_on_entry finds it).
+_CASE_REPORTERS = (
+    "SELECT COUNT(DISTINCT f.giver) FROM feedback f WHERE f.giver NOT IN ("
+    " SELECT t.author FROM entries t JOIN case_entries x ON x.entry_id = t.id"
+    " WHERE x.case_id = c.case_id) AND ("
+    " f.target_id IN (SELECT entry_id FROM case_entries WHERE case_id = c.case_id)"
+    " OR (f.target_id IS NULL AND (f.signal_type, f.value) IN ("
+    "  SELECT i2.signal_type, i2.value FROM items i2 JOIN entries t2 ON t2.cursor = i2.entry_cursor"
+    "  JOIN case_entries x2 ON x2.entry_id = t2.id WHERE x2.case_id = c.case_id)))"
+)
+_CASE_STATE_SQL = {
+    "active": "COUNT(i.item_id) > 0 AND SUM(i.active = 1) = COUNT(i.item_id)",
+    "partly_withdrawn": "SUM(i.active = 1) > 0 AND SUM(i.active = 1) < COUNT(i.item_id)",
+    "withdrawn": "COUNT(i.item_id) > 0 AND SUM(i.active = 1) = 0",
+    "empty": "COUNT(i.item_id) = 0",
+}
 AUDIT_COLUMNS = "audit_id, at_ms, actor, action, subject, detail"
 ENTRY_COLUMNS = (
     "cursor, id, author, seq, kind, timestamp_ms, received_ms, raw, erased, void, incomplete"
@@ -360,19 +381,46 @@ class Reader:
         self, *, search: str | None, before_id: int | None, limit: int
     ) -> list[CaseRow]:
         """Cases, newest first; ``search`` matches a part of the case number."""
-        where, params = ["1 = 1"], list[object]()
-        if search:
-            where.append("instr(lower(reference), lower(?)) > 0")
-            params.append(search)
-        if before_id is not None:
-            where.append("case_id < ?")
-            params.append(before_id)
+        found = await self.case_summaries(CaseSearch(text=search, before_id=before_id), limit)
+        return [row.case for row in found]
+
+    async def case_summaries(self, search: CaseSearch, limit: int) -> list[CaseSummaryRow]:
+        """Cases matching ``search``, newest first, with their item and report counts."""
+        where, params = _case_filter(search)
+        having = _CASE_STATE_SQL.get(search.state or "", "1 = 1")
+        # Items reach a case through case_entries (entries before sealing are not counted).
         rows = await self._all(
-            f"SELECT {CASE_COLUMNS} FROM cases WHERE {' AND '.join(where)} "
-            "ORDER BY case_id DESC LIMIT ?",
+            f"SELECT {_CASE_C_COLUMNS}, COUNT(i.item_id), COALESCE(SUM(i.active = 1), 0), "
+            f"({_CASE_REPORTERS}), "
+            "MAX(e.timestamp_ms) "
+            "FROM cases c LEFT JOIN case_entries ce ON ce.case_id = c.case_id "
+            "LEFT JOIN entries e ON e.id = ce.entry_id "
+            "LEFT JOIN items i ON i.entry_cursor = e.cursor "
+            f"WHERE {' AND '.join(where)} GROUP BY c.case_id HAVING {having} "
+            "ORDER BY c.case_id DESC LIMIT ?",
             (*params, limit),
         )
-        return [CaseRow(*r) for r in rows]
+        return [
+            CaseSummaryRow(CaseRow(*r[:8]), int(r[8]), int(r[9]), int(r[10]), r[11]) for r in rows
+        ]
+
+    async def revocations_of(self, entry_ids: Sequence[bytes]) -> list[RevocationRow]:
+        """The revokes withdrawing items of ``entry_ids``, oldest first."""
+        rows = await self._in(
+            "SELECT r.target_id, r.items, e.id, e.timestamp_ms FROM revocations r "
+            "JOIN entries e ON e.cursor = r.revoke_cursor WHERE r.target_id IN ({}) "
+            "ORDER BY r.revoke_cursor",
+            list(entry_ids),
+        )
+        return [
+            RevocationRow(
+                r[0],
+                None if r[1] is None else tuple(int(x) for x in str(r[1]).split(",") if x),
+                r[2],
+                int(r[3]),
+            )
+            for r in rows
+        ]
 
     async def entries_of_case(self, case_id: int) -> list[StoredEntry]:
         """The entries of a case, in feed order."""
@@ -503,3 +551,20 @@ class Reader:
             "SELECT number, proof, detected_ms FROM charter_forks ORDER BY number"
         )
         return [CharterForkRecord(*r) for r in rows]
+
+
+def _case_filter(search: CaseSearch) -> tuple[list[str], list[object]]:
+    """The WHERE terms (on ``cases c``) and their parameters for a case search."""
+    where, params = ["1 = 1"], list[object]()
+    if search.text:
+        where.append("instr(lower(c.reference), lower(?)) > 0")
+        params.append(search.text)
+    for term, value in (
+        ("c.created_ms >= ?", search.created_from_ms),
+        ("c.created_ms < ?", search.created_until_ms),
+        ("c.case_id < ?", search.before_id),
+    ):
+        if value is not None:
+            where.append(term)
+            params.append(value)
+    return where, params

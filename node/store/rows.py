@@ -137,6 +137,50 @@ class CaseRow:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseSearch:
+    """What a search of the cases asks for; every part optional."""
+
+    text: str | None = None  # a part of the case number
+    created_from_ms: int | None = None  # inclusive
+    created_until_ms: int | None = None  # exclusive
+    state: str | None = None  # one of CASE_STATES
+    before_id: int | None = None  # continues a previous page (newest first)
+
+
+# A case's state from its items: all active, some withdrawn, all withdrawn, none published.
+CASE_STATES = ("active", "partly_withdrawn", "withdrawn", "empty")
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSummaryRow:
+    """A case with the counts the case list shows."""
+
+    case: CaseRow
+    items: int
+    active_items: int
+    reporters: int  # other organisations that sent feedback on the case's entries
+    last_published_ms: int | None
+
+    @property
+    def state(self) -> str:
+        if self.items == 0:
+            return "empty"
+        if self.active_items == self.items:
+            return "active"
+        return "withdrawn" if self.active_items == 0 else "partly_withdrawn"
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationRow:
+    """A revoke entry's withdrawal of some (or all) items of an add entry."""
+
+    target_id: bytes
+    items: tuple[int, ...] | None  # None: the whole entry
+    revoke_id: bytes
+    revoked_ms: int  # the revoke entry's own timestamp
+
+
+@dataclass(frozen=True, slots=True)
 class UserRow:
     """A console account, as stored (``password`` is the KDF record, never a password)."""
 

@@ -9,4 +9,9 @@
   messages to every catalogue in ``i18n/`` (``language.py``; tests/web/test_catalogues.py
   checks completeness).
 - ``selfservice.py``: the thin handlers; ``shapes.py`` their JSON; ``protect.py`` their guards.
+- The console under ``/console`` (caseworkers and operators): ``console.py`` (its middleware,
+  login), ``console_routes.py`` (its one route table, ``add_console``), ``console_site.py``
+  (its pages' language, templates in ``templates/console/``, catalogues in ``i18n/console/``),
+  and one module per part: ``console_cases.py``, ``console_node.py``, ``console_charter.py``,
+  ``console_audit.py``.
 """

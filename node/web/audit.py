@@ -39,6 +39,7 @@ class Action(enum.StrEnum):
     CASE_CREATED = "case_created"
     ITEMS_WITHDRAWN = "items_withdrawn"
     REPORT_EXPORTED = "report_exported"
+    DRAFT_ADDED = "charter_draft_added"
 
 
 @dataclass(frozen=True, slots=True)

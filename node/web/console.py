@@ -52,6 +52,7 @@ API_PREFIX = "/console/api/"
 LOGIN_PATH = "/console/login"
 HOME_PATH = "/console/"
 MAX_AUDIT_PAGE = 1000
+REFERRER_POLICY = "same-origin"  # other sites learn nothing; our own posts carry Origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +116,18 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
     except (WebError, NodeError) as exc:
         if api:
             raise
-        response = login_page.error_page(exc.status_hint, exc.message)
+        response = login_page.error_page(request, exc.status_hint, exc.code, exc.message)
         if isinstance(exc, RateLimitedError):
             response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     except web.HTTPException as exc:
         if api or exc.status < 400:
             raise
-        response = login_page.error_page(exc.status, exc.text or exc.reason)
+        code = "not_found" if exc.status == 404 else "http"
+        response = login_page.error_page(request, exc.status, code, exc.text or exc.reason)
     response.headers["Cache-Control"] = "no-store"
+    # Not the web app's "no-referrer": under it browsers send "Origin: null" with the
+    # console's own form posts, and the origin check must see the console's origin.
+    response.headers["Referrer-Policy"] = REFERRER_POLICY
     return response
 
 
@@ -153,12 +158,22 @@ def _safe_next(value: object) -> str:
 
 
 def _login_form(
-    request: web.Request, *, message: str | None = None, status: int = 200, next_path: str = ""
+    request: web.Request,
+    *,
+    key: str | None = None,
+    message: str | None = None,
+    status: int = 200,
+    next_path: str = "",
 ) -> web.Response:
     console = request.app[CONSOLE]
     cookie = request.cookies.get(LOGIN_COOKIE) or LoginTokens.new_cookie()
     response = login_page.login_form(
-        console.login_tokens.token(cookie), next_path=next_path, message=message, status=status
+        request,
+        console.login_tokens.token(cookie),
+        next_path=next_path,
+        message_key=key,
+        message=message,
+        status=status,
     )
     response.set_cookie(
         LOGIN_COOKIE,
@@ -184,17 +199,24 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     name, password = form.get("name"), form.get("password")
     next_path = _safe_next(form.get("next"))
     if not isinstance(name, str) or not isinstance(password, str):
-        return _login_form(request, message="enter your name and password", status=400)
+        return _login_form(
+            request, key="console.error.login_missing", message="enter your name and password",
+            status=400,
+        )  # fmt: skip
     client = console.listener.client(request)
     try:
         user = await console.accounts.authenticate(name, password, client)
     except LoginFailedError as exc:
         console.logins["locked" if exc.locked else "bad_credentials"] += 1
         log.info("console login failed client=%s", untrusted(client))
-        return _login_form(request, message=exc.message, status=401, next_path=next_path)
+        key = "console.error.login_locked" if exc.locked else "console.error.login_failed"
+        return _login_form(request, key=key, message=exc.message, status=401, next_path=next_path)
     except RateLimitedError as exc:
         console.logins["throttled"] += 1
-        response = _login_form(request, message=exc.message, status=429, next_path=next_path)
+        response = _login_form(
+            request, key="console.error.rate_limited", message=exc.message, status=429,
+            next_path=next_path,
+        )  # fmt: skip
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return response
     console.logins["ok"] += 1
@@ -217,21 +239,34 @@ async def logout(request: web.Request) -> web.StreamResponse:
     return response
 
 
-# --- the user's own: a home placeholder, changing the password --------------------------------
+# --- the user's own: where to start, changing the password ---------------------------------
 
 
 @require_login(before_password_change=True)
 async def home(request: web.Request) -> web.StreamResponse:
+    """The console's front door: the password first if it must change, else the user's work."""
     session = logged_in(request)
     if session.user.must_change:
         return _redirect("/console/password")
-    return login_page.home(session.user.name, session.user.role, session.csrf)
+    if session.user.role == OPERATOR:
+        return _redirect("/console/node")
+    return _redirect("/console/cases")
+
+
+# The password errors' catalogue keys, by the start of their (English) message.
+_PASSWORD_ERRORS = (
+    ("a password needs at least", "console.error.password_short"),
+    ("a password has at most", "console.error.password_long"),
+    ("a password cannot contain", "console.error.password_control"),
+    ("the current password is not right", "console.error.password_current"),
+    ("the new password must differ", "console.error.password_same"),
+)
 
 
 @require_login(before_password_change=True)
 async def password_get(request: web.Request) -> web.StreamResponse:
     session = logged_in(request)
-    return login_page.password_form(session.csrf, required=session.user.must_change)
+    return login_page.password_form(request, session.csrf, required=session.user.must_change)
 
 
 @require_login(before_password_change=True)
@@ -240,16 +275,20 @@ async def password_post(request: web.Request) -> web.StreamResponse:
     session = logged_in(request)
     form = await read_form(request)
     current, new = form.get("current"), form.get("new")
+    required = session.user.must_change
     if not isinstance(current, str) or not isinstance(new, str):
         return login_page.password_form(
-            session.csrf, required=session.user.must_change, message="fill in both", status=400
-        )
+            request, session.csrf, required=required, message_key="console.error.password_both",
+            message="fill in both", status=400,
+        )  # fmt: skip
     try:
         await console.accounts.change_password(session.user, current, new, session.token_hash)
     except WebError as exc:
+        key = next((k for start, k in _PASSWORD_ERRORS if exc.message.startswith(start)), None)
         return login_page.password_form(
-            session.csrf, required=session.user.must_change, message=exc.message, status=400
-        )
+            request, session.csrf, required=required, message_key=key, message=exc.message,
+            status=400,
+        )  # fmt: skip
     return _redirect(HOME_PATH)
 
 
@@ -288,10 +327,10 @@ def audit_query(request: web.Request) -> AuditQuery:
     limit = 100 if limit is None else limit
     if limit > MAX_AUDIT_PAGE:
         raise PageTooLargeError(f"limit must be at most {MAX_AUDIT_PAGE}, got {limit}")
-    action = q.get("action")
+    action = q.get("action") or None  # an empty form field filters nothing
     if action is not None and action not in set(Action):
         raise WebError(f"action must be one of {', '.join(Action)}, got {action[:40]!r}")
-    return AuditQuery(before, limit, q.get("actor"), action)
+    return AuditQuery(before, limit, q.get("actor") or None, action)
 
 
 def _whole(text: str | None, name: str, *, minimum: int) -> int | None:
@@ -308,16 +347,3 @@ async def audit_page(console: Console, query: AuditQuery) -> dict[str, object]:
         before_id=query.before, limit=query.limit + 1, actor=query.actor, action=query.action
     )
     return views.audit_view(entries[: query.limit], len(entries) > query.limit)
-
-
-def add_console(app: web.Application, console: Console) -> None:
-    """The console's routes; ``console_middleware`` must be among the app's middlewares."""
-    app[CONSOLE] = console
-    app.router.add_get(LOGIN_PATH, login_get)
-    app.router.add_post(LOGIN_PATH, login_post)
-    app.router.add_post("/console/logout", logout)
-    app.router.add_get(HOME_PATH, home)
-    app.router.add_get("/console/password", password_get)
-    app.router.add_post("/console/password", password_post)
-    app.router.add_get("/console/api/me", api_me)
-    app.router.add_get("/console/api/audit", api_audit)

@@ -1,4 +1,5 @@
-"""Where a console request came from: its client, whether it arrived over TLS, its origin.
+"""Where a console or self-service request came from: its client, whether it arrived over
+TLS, its origin.
 
 Behind a reverse proxy the node sees the proxy's address and plain HTTP. It believes the
 proxy's ``X-Forwarded-For`` (the last address, the one the proxy itself appended) and

@@ -6,8 +6,9 @@
   form cannot send and its scripts cannot send here without a CORS preflight this node never
   grants. A request with neither header is not from a browser and so cannot be forged by one;
 - a small body limit (hashes only), read with the slow-client timeout;
-- a request budget per client address, and for opening cases also one for the whole node
-  (each case is a signed entry in the helpline's feed).
+- a request budget per client address (behind a proxy in ``listen.trusted_proxies``, the
+  address it reports), and for opening cases also one for the whole node (each case is a
+  signed entry in the helpline's feed).
 
 PinGuard (``node.replica.cases``) adds its own lockouts on case numbers and PINs.
 """
@@ -34,6 +35,7 @@ from node.web.errors import (
     SelfRateLimitedError,
     SelfServiceOffError,
 )
+from node.web.origin import Listener
 
 MAX_BODY: Final = 256 * 1024  # 200 files of hashes are ~60 KB of JSON
 # Requests of any kind per client, and new cases per client and per node.
@@ -65,9 +67,16 @@ BUDGETS: Final = web.AppKey("self_service_budgets", Budgets)
 JsonHandler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
 
 
+def listener_of(request: web.Request) -> Listener:
+    config = node_of(request).config
+    return Listener(config.public_url, config.trusted_proxies)
+
+
 def client_of(request: web.Request) -> str:
-    """Whom the budgets and PinGuard count: the connecting address."""
-    return request.remote or "unknown"
+    """Whom the budgets and PinGuard count: the connecting address, or behind a proxy listed
+    in ``listen.trusted_proxies`` the address it reports (else every victim would share the
+    proxy's budget, and one guesser would lock them all out)."""
+    return listener_of(request).client(request)
 
 
 def check_enabled(request: web.Request) -> None:
@@ -91,13 +100,15 @@ def own_origins(request: web.Request) -> set[str]:
     """This node's origin as browsers see it: the public URL's, else the Host they asked.
 
     With ``listen.public_url`` set only that origin is accepted, so a page served under
-    another name for the node's address (DNS rebinding) is refused too.
+    another name for the node's address (DNS rebinding) is refused too. Without it, HTTPS is
+    believed from a trusted proxy's ``X-Forwarded-Proto``.
     """
     public = node_of(request).config.public_url
     if public:
         parts = urlsplit(public)
         return {f"{parts.scheme}://{parts.netloc}"}
-    return {f"{request.scheme}://{request.host}"}
+    scheme = "https" if listener_of(request).tls(request) else request.scheme
+    return {f"{scheme}://{request.host}"}
 
 
 def spend(limiter: RateLimiter, caller: str) -> None:

@@ -44,7 +44,10 @@ def add_web_routes(app: web.Application, node: Node) -> None:
     app[pages.SITE] = pages.make_site(config.web, config.name)
     app[BUDGETS] = Budgets()
     for method, path, handler in ROUTES:
-        app.router.add_route(method, path, handler)
+        if method == "GET":
+            app.router.add_get(path, handler)  # HEAD too, as link checkers and probes send
+        else:
+            app.router.add_route(method, path, handler)
     add_static_routes(app)
     app.on_response_prepare.append(_never_cache_self_service)
 

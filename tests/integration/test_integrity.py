@@ -22,12 +22,13 @@ from node.config import PeerConfig, load_config, write_config
 from node.datadir import DataDir, load_key
 from protocol import wire
 from protocol.body import AddBody, HashItem, Kind, RevokeBody, RevokeReason, RevokeTarget
-from protocol.entry import Entry, sign_entry
+from protocol.entry import Entry, SignedHeader, decode_entry, sign_entry
 from protocol.httpsig import sign_request
 from protocol.identity import Context, PublicKey, SigningKey, org_id_for
 from protocol.sync import encode_entries
 from tests.builders import Author, pdq_item, pdq_value
 from tests.integration.test_charter import hashbank, members_file, stewards_decide
+from tests.integration.test_threatexchange import active_set
 from tests.nodes import NodeProcess, connect, make_data, start_nodes, wait_until
 
 HOSTILE = SigningKey(b"\x51" * 32)
@@ -88,6 +89,17 @@ def add_peer(node: NodeProcess, key: SigningKey) -> None:
 async def accepts_peer(node: NodeProcess, key: SigningKey) -> bool:
     peers = (await node.status())["peers"]
     return any(p["node_id"] == str(key.public_key) for p in peers)  # type: ignore[index]
+
+
+async def followers_agree(nodes: Sequence[NodeProcess]) -> bool:
+    """Whether a platform following each node's ``/v1/changes`` from the start holds exactly
+    that node's active hashes (a fork's suspension and healing reach it as events)."""
+    for node in nodes:
+        changes = (await node.call("GET", "/v1/changes?limit=1000")).body["changes"]
+        hashes = (await node.call("GET", "/v1/hashes?limit=10000")).body["hashes"]
+        if active_set(changes) != {(h["signal_type"], h["value"]) for h in hashes}:
+            return False
+    return True
 
 
 def stop(nodes: Sequence[NodeProcess]) -> None:
@@ -164,6 +176,7 @@ async def test_a_fork_of_two_revokes_is_proven_to_every_node(tmp_path: Path) -> 
         # Neither revoke counts: the add is matchable everywhere, and the bank is one.
         await wait_until(lambda: everyone(nodes, pdq_value(2), 1), what="the add everywhere")
         await wait_until(lambda: one_digest(nodes), what="one bank digest")
+        assert await followers_agree(nodes)  # the revoked add came back as `restored`
         later = author.add(pdq_item(3))
         assert (await import_entries(b, later.raw))["rejected"] == {"forked_author": 1}
     finally:
@@ -302,6 +315,7 @@ async def test_a_fork_heals_by_rotation_and_takedown_on_every_node(tmp_path: Pat
 
         await wait_until(suspended_everywhere, what="H's feed suspended everywhere")
         await wait_until(lambda: everyone(nodes, pdq_value(11), 1), what="the thief's revoke void")
+        assert await followers_agree(nodes)  # H's own seq 2 went as `withdrawn` (fork)
         status, body = await publish(h, 13)
         assert status == 409, body
         # The stewards take down the forked seq and rotate H's key from the next one.
@@ -326,6 +340,7 @@ async def test_a_fork_heals_by_rotation_and_takedown_on_every_node(tmp_path: Pat
         await wait_until(lambda: everyone(nodes, pdq_value(11), 0), what="H's revocation")
         await wait_until(lambda: one_digest(nodes), what="one bank digest")
         assert await matches(a, pdq_value(12)) == 0  # H's own seq 2 is taken down too
+        assert await followers_agree(nodes)
         assert second["seq"] == 2
     finally:
         stop(nodes)
@@ -363,6 +378,18 @@ async def test_a_retired_key_makes_no_fork_after_a_rotation(tmp_path: Path) -> N
             )
         )
         assert await _post_forks(a, load_key(b.data), proof) == 0
+        # Nor is a proof at or past the rotation point with the retired key's signature on
+        # one half (beside the new key's real seq 2) or on both.
+        changes = (await h.call("GET", "/v1/changes")).body["changes"]
+        real_2 = base64.b64decode(changes[-1]["entry"])
+        first_id = bytes.fromhex(changes[0]["entry_id"])
+        old_2 = [signed_as(old_key, org, 2, first_id, AddBody((pdq_item(n),))) for n in (26, 27)]
+        twice = [decode_entry(real_2)] * 2  # and one header twice proves nothing at all
+        for pair in ([decode_entry(real_2), old_2[0]], old_2, twice):
+            made = wire.encode(
+                [s.envelope() for s in sorted((e.signed_header() for e in pair), key=_id)]
+            )
+            assert await _post_forks(a, load_key(b.data), made) == 0
         await asyncio.sleep(1)  # a wrong proof would be relayed within a sync or two
         for node in nodes:
             assert (await node.status())["forks"] == []
@@ -372,6 +399,10 @@ async def test_a_retired_key_makes_no_fork_after_a_rotation(tmp_path: Path) -> N
         assert await matches(b, pdq_value(23)) == 0
     finally:
         stop(nodes)
+
+
+def _id(half: SignedHeader) -> bytes:
+    return half.id
 
 
 def _first_of(changes: object) -> bytes:

@@ -7,6 +7,7 @@ Real nodes in this process (two of them peered, for the federation metrics) and 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import pytest
 import yarl
 from prometheus_client.parser import text_string_to_metric_families
 
+from node.api.metrics import METRICS
 from node.api.probes import LIFECYCLE
 from node.config import PeerConfig, load_config, write_config
 from node.datadir import load_key
@@ -198,6 +200,29 @@ async def test_metrics_are_per_node(pair: tuple[RunningNode, RunningNode]) -> No
     route = {"route": "/healthz", "method": "GET", "status": "200"}
     assert value(await scrape(a), "hashbank_http_requests_total", **route) == 2
     assert value(await scrape(b), "hashbank_http_requests_total", **route) == 0
+
+
+async def test_refusals_are_counted_by_reason_and_by_limiter(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "n")
+    write_config(data, replace(load_config(data), api_rate=0.01, api_burst=30))
+    node = await RunningNode.start(data)
+    try:
+        entry = bytearray(Author(78).add().raw)
+        entry[-40] ^= 1  # the entry no longer matches what its author signed
+        answer = await node.post("/v1/entries", {"entries": [base64.b64encode(entry).decode()]})
+        (reason, count), *_ = answer.body["rejected"].items()
+        assert count == 1, answer.body
+        after = await scrape(node)
+        assert value(after, "hashbank_ingest_rejected_total", reason=reason) == 1
+        assert value(after, "hashbank_entries_stored_total", origin="import") == 0
+        assert value(after, "hashbank_rate_limited_total", limiter="api") == 0
+        statuses = [(await node.get("/v1/feedback")).status for _ in range(40)]
+        assert 429 in statuses
+        # The token's own scrapes are over the budget now too: read the registry directly.
+        samples = parse(node.app[METRICS].render().decode())
+        assert value(samples, "hashbank_rate_limited_total", limiter="api") >= statuses.count(429)
+    finally:
+        await node.stop()
 
 
 async def test_health_and_readiness(tmp_path: Path) -> None:

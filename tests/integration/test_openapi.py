@@ -42,6 +42,7 @@ from node.datadir import load_key
 from node.federation import backoff, peer_link
 from protocol.body import Verdict
 from protocol.charter import CharterBody, Member, MemberKey, Takedown, draft
+from protocol.feed import ForkProof
 from protocol.identity import OrgId
 from tests.builders import Author, pdq_item
 from tests.nodes import ROOT, RunningNode, make_data
@@ -164,6 +165,7 @@ class Seeded:
     feedback: str  # our feedback on `add` (md5)
     platform_feedback: str  # another organisation's feedback on `add` (pdq)
     forked: str  # an entry of an organisation that signed two entries at seq 1
+    fork_proof: str  # hex of that fork's proof
     charter: str  # base64 of the charter version the node enforces
     raw_entries: list[str]  # base64 of entries the node holds
     self_case: str  # a self-service case (two files) and its PIN
@@ -304,6 +306,7 @@ async def seed(hb: RunningNode) -> Seeded:
         feedback=feedback["entry_id"],
         platform_feedback=platform_feedback.id.hex(),
         forked=forked.id.hex(),
+        fork_proof=ForkProof.of(forked, conflicting).encode().hex(),
         charter=charter,
         raw_entries=raws[:2],
         self_case=opened["case"],
@@ -445,6 +448,11 @@ def probes(s: Seeded) -> list[Probe]:
         Probe("GET", "/v1/feedback/entries", 200, query={"case": "HL-unknown"}),
         Probe("GET", "/v1/feedback/entries", 400, query={"case": ""}),
         Probe("GET", "/v1/forks", 200),
+        Probe("POST", "/v1/forks", 200, body={"proofs": [s.fork_proof, s.fork_proof.upper()]}),
+        Probe("POST", "/v1/forks", 200, body={"proofs": ["00"]}),  # listed under invalid
+        Probe("POST", "/v1/forks", 400, body={"proofs": ["not hex"]}),
+        Probe("POST", "/v1/forks", 400, body={"proofs": []}),
+        Probe("POST", "/v1/forks", 413, body={"proofs": ["00"] * 101}),
         Probe("GET", "/v1/charter", 200),
         Probe("GET", "/v1/charter/versions", 200),
         Probe("GET", "/v1/charter/versions", 200, query={"after": 1}),

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.builders import Author, pdq_item, pdq_value
 from tests.integration.test_charter import (
     charter_version,
     hashbank,
@@ -18,6 +19,7 @@ from tests.integration.test_charter import (
     stewards_decide,
     submit,
 )
+from tests.integration.test_integrity import import_entries
 from tests.nodes import NodeProcess, connect, make_data, run_cli, start_nodes, wait_until
 
 
@@ -121,3 +123,43 @@ async def _restore(
     assert f"{out}:1: charter version 1 was refused" in refused.stderr
     assert "this node follows another charter" in refused.stderr
     assert (await other.status())["entries"] == 0
+
+
+async def test_export_and_import_restore_a_suspended_feed(tmp_path: Path) -> None:
+    a, c = await start_nodes(tmp_path, 2)
+    fresh = await NodeProcess.start(make_data(tmp_path / "fresh", name="Restored"))
+    try:
+        author = Author(38)
+        first = author.add(pdq_item(80))
+        base = list(author.entries)
+        honest = author.add(pdq_item(81))
+        author.entries = base
+        rival = author.add(pdq_item(82))
+        await import_entries(a, first.raw, honest.raw)
+        await import_entries(c, first.raw, rival.raw)
+        connect([a, c], [(0, 1)])
+
+        async def forked() -> bool:
+            return bool((await a.status())["forks"] == [{"author": author.org.hex(), "seq": 2}])
+
+        await wait_until(forked, what="the fork at A")
+        source, source_items = await summary(a), await active_set(a)
+        assert {v for _, v, *_ in source_items} == {pdq_value(80).hex()}
+        out = tmp_path / "bank.jsonl"
+        exported = hashbank("export", "--data", str(a.data.root), "--url", a.url, "--out", str(out))
+        assert "exported 2 entries and 1 fork proof" in exported.stderr
+        imported = hashbank("import", "--data", str(fresh.data.root), "--url", fresh.url, str(out))
+        result = json.loads(imported.stdout)
+        assert (result["stored"], result["fork_proofs_new"]) == (2, 1)
+        # The suspended entry is restored as the source holds it: in the chain, counting for
+        # nothing; the restored node judges the fork as the source does.
+        assert (await fresh.status())["forks"] == (await a.status())["forks"]
+        assert await summary(fresh) == source
+        assert await active_set(fresh) == source_items
+        # Importing it again changes nothing: the suspended entry is a duplicate too.
+        again = hashbank("import", "--data", str(fresh.data.root), "--url", fresh.url, str(out))
+        assert json.loads(again.stdout)["duplicates"] == 2
+        assert await summary(fresh) == source
+    finally:
+        for node in (a, c, fresh):
+            node.terminate()

@@ -330,3 +330,30 @@ def test_every_file_docs_architecture_names_exists() -> None:
     assert len(named) > 30
     missing = sorted(n for n in named if not (ROOT / n).is_file())
     assert not missing, f"docs/architecture.md names files that do not exist: {missing}"
+
+
+# --- errors --------------------------------------------------------------------------------
+
+# The roots of the error hierarchies: everything else a package raises derives from one of them
+# (MatchingError stands alone because node.matching imports nothing else of node/).
+ERROR_ROOTS = {"node/errors.py": "NodeError", "protocol/errors.py": "ProtocolError"}
+ERROR_ROOTS_ALONE = {"node/matching/errors.py": "MatchingError"}
+
+
+def bare_exception_classes() -> list[str]:
+    """``file:Class`` for every class deriving straight from ``Exception``/``BaseException``."""
+    found = []
+    for path in source_files(NODE) + source_files(PROTOCOL):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef) and any(
+                isinstance(b, ast.Name) and b.id in ("Exception", "BaseException")
+                for b in node.bases
+            ):
+                found.append(f"{path.relative_to(ROOT).as_posix()}:{node.name}")
+    return found
+
+
+def test_every_error_class_belongs_to_a_hierarchy() -> None:
+    roots = {f"{f}:{c}" for f, c in (ERROR_ROOTS | ERROR_ROOTS_ALONE).items()}
+    stray = sorted(set(bare_exception_classes()) - roots)
+    assert not stray, f"errors outside every hierarchy (derive from a package's error): {stray}"

@@ -149,6 +149,12 @@ def test_a_suspended_feed_takes_nothing_at_or_above_its_fork_seq() -> None:
     author = Author(1)
     e1, e2, e3 = author.add(), author.add(), author.add()
     assert place(e3, FeedHead.of(e2), None, fork_seq=3) is Placement.SUSPENDED
+    # A copy of what the node holds there is a duplicate; it completes nothing.
+    assert place(e3, FeedHead.of(e3), e3, fork_seq=3) is Placement.DUPLICATE
+    stripped = e3.without_body()
+    assert place(e3, FeedHead.of(e3), stripped, stored_incomplete=True, fork_seq=3) is (
+        Placement.DUPLICATE
+    )
     assert place(e2, FeedHead.of(e1), None, fork_seq=3) is Placement.NEXT
 
 
@@ -200,3 +206,25 @@ def test_a_fork_of_two_revokes_is_proven_by_their_headers() -> None:
     swapped = wire.encode([proof.second.envelope(), proof.first.envelope()])
     with pytest.raises(InvalidValueError, match="lower id first"):
         decode_fork_proof(swapped, SelfCertifying())
+
+
+def _nothing_proven(case: str) -> list[Entry]:
+    a, _ = forked_pair(Author(5))
+    if case == "one header twice":
+        return [a, a]
+    if case == "two authors":
+        return [a, forked_pair(Author(6))[0]]
+    later = Author(5)
+    later.add()
+    later.add()
+    return [a, later.add()]  # seq 3 of the same author
+
+
+@pytest.mark.parametrize("case", ["one header twice", "two authors", "two seqs"])
+def test_proofs_that_prove_nothing_are_refused_on_decoding(case: str) -> None:
+    """A hostile peer's hand-made proof: one header twice, or two headers that do not share an
+    author and a seq, however validly each is signed."""
+    halves = sorted((e.signed_header() for e in _nothing_proven(case)), key=lambda h: h.id)
+    data = wire.encode([h.envelope() for h in halves])
+    with pytest.raises(InvalidValueError, match="two different entries"):
+        decode_fork_proof(data, SelfCertifying())

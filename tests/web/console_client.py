@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -41,8 +42,6 @@ class Answer:
     cookies: list[str] = field(default_factory=list)
 
     def json(self) -> Any:
-        import json
-
         return json.loads(self.text)
 
     @property
@@ -52,7 +51,7 @@ class Answer:
 
 
 class ConsoleBrowser:
-    """One browser profile against one node's console."""
+    """One browser profile against one node's console (``form`` values may repeat a name)."""
 
     def __init__(self, node: RunningNode, origin: str | None = None) -> None:
         self.node = node
@@ -68,7 +67,7 @@ class ConsoleBrowser:
         method: str,
         path: str,
         *,
-        form: dict[str, str] | None = None,
+        form: dict[str, str] | list[tuple[str, str]] | None = None,
         headers: dict[str, str] | None = None,
         origin: bool = True,
     ) -> Answer:
@@ -84,8 +83,27 @@ class ConsoleBrowser:
     async def get(self, path: str, **kw: Any) -> Answer:
         return await self.request("GET", path, **kw)
 
-    async def post(self, path: str, form: dict[str, str], **kw: Any) -> Answer:
+    async def post(
+        self, path: str, form: dict[str, str] | list[tuple[str, str]], **kw: Any
+    ) -> Answer:
         return await self.request("POST", path, form=form, **kw)
+
+    async def post_json(
+        self, path: str, doc: Any, *, token: str | None = None, origin: bool = True
+    ) -> Answer:
+        """A script's POST: JSON with the session's CSRF token in ``X-CSRF-Token``."""
+        headers = {"Content-Type": "application/json"}
+        if token is None:
+            token = await self.csrf()
+        if token:
+            headers["X-CSRF-Token"] = token
+        async with self.http.post(
+            self.node.url + path,
+            data=json.dumps(doc),
+            headers={**headers, **({"Origin": self.origin} if origin else {})},
+            allow_redirects=False,
+        ) as resp:
+            return Answer(resp.status, await resp.text(), resp.headers)
 
     async def form_token(self, path: str = "/console/login") -> str:
         page = await self.get(path)

@@ -168,6 +168,7 @@ def test_axe_is_not_served() -> None:
     vendor = ROOT / "tests" / "web" / "vendor" / "axe-core"
     assert "Mozilla Public License" in (vendor / "LICENSE").read_text()
     assert "axe v4.14.1" in (vendor / "axe.min.js").read_text()[:200]
+    assert "tests/web/vendor/axe-core/LICENSE" in (ROOT / "NOTICE").read_text()
 
 
 def test_vendored_library_keeps_its_licence() -> None:

@@ -82,9 +82,11 @@ async def test_login_one_time_password_and_logout(
     assert "at least 12" in weak.text
     assert (await browser.change_password(first, "correct horse battery")).status == 303
     assert (await browser.me()).json()["user"]["must_change_password"] is False
-    page = await browser.get("/console/")
-    assert page.status == 200
-    assert "Logged in as <strong>alice</strong>" in page.text
+    home = await browser.get("/console/")
+    assert home.location == "/console/cases"  # a caseworker starts at the cases
+    page = await browser.get("/console/cases")
+    assert page.status == 200, page.text
+    assert "Logged in as alice (caseworker)" in page.text
     assert page.headers["Cache-Control"] == "no-store"
     out = await browser.logout()
     assert out.status == 303

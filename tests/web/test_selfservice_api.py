@@ -304,6 +304,49 @@ async def test_a_node_without_self_service_says_so(tmp_path: Path, how: str) -> 
         await running.stop()
 
 
+async def test_behind_a_trusted_proxy_each_client_has_its_own_budget(tmp_path: Path) -> None:
+    # Behind a reverse proxy every request comes from the proxy's address: without believing
+    # its X-Forwarded-For, one guesser would spend every victim's budget.
+    data = make_data(tmp_path / "n")
+    write_config(data, replace(load_config(data), trusted_proxies=("127.0.0.1",)))
+    running = await RunningNode.start(data)
+    try:
+
+        async def guess(client: str, i: int) -> Response:
+            asked = {"case": f"AAAA-{i:04d}", "pin": "00000000"}
+            return await self_post(running, "status", asked, **{"X-Forwarded-For": client})
+
+        answers = [await guess("203.0.113.7", i) for i in range(21)]
+        assert {a.status for a in answers[:20]} == {403}
+        assert_error(answers[20], 429, "rate_limited")
+        assert_error(await guess("198.51.100.9", 21), 403, "case_access")  # another victim
+        # The proxy says the browser used HTTPS: that origin is this node's.
+        https = {"Origin": "https://" + running.url.removeprefix("http://")}
+        proxied = {**https, "X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.1"}
+        assert (await self_post(running, "cases", {"files": [VIDEO]}, **proxied)).status == 201
+    finally:
+        await running.stop()
+
+
+async def test_without_a_trusted_proxy_forwarded_headers_change_nothing(
+    node: RunningNode,
+) -> None:
+    answers = []
+    for i in range(21):  # a guesser naming a new client each time is still one client
+        asked = {"case": f"AAAA-{i:04d}", "pin": "00000000"}
+        answers.append(await self_post(node, "status", asked, **{"X-Forwarded-For": f"10.0.0.{i}"}))
+    assert_error(answers[20], 429, "rate_limited")
+    https = {"Origin": "https://" + node.url.removeprefix("http://"), "X-Forwarded-Proto": "https"}
+    assert_error(await self_post(node, "cases", {"files": [VIDEO]}, **https), 403, "cross_origin")
+
+
+async def test_pages_answer_head_as_get(node: RunningNode) -> None:
+    for path in ("/", "/case", "/under-18"):
+        async with node.session.head(node.url + path) as response:
+            assert response.status == 200, path
+            assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+
+
 async def test_junk_hashes_are_refused_and_no_case_is_opened(node: RunningNode) -> None:
     empty = {"md5": "d41d8cd98f00b204e9800998ecf8427e", "sha256": "cd" * 32}
     flat = {**FILE, "pdq": ["00" * 32]}

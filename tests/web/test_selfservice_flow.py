@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route
 
+from node.config import DEFAULT_QUICK_EXIT
 from node.hashing.pdq import hash_file
+from node.web.shapes import MAX_FILES
 from tests.web.conftest import PAGE_TIMEOUT_MS, REFERENCE
 from tests.web.network import EXIT_URL, PLATFORM, Network
 
@@ -265,6 +267,10 @@ def test_the_whole_flow(
     withdraw_first_two(page)
     withdrawn_stop_matching(net, files)
     check_traffic(traffic, files, case)
+    # Nothing was kept in her browser: no cookie, nothing in web storage.
+    assert page.context.cookies() == []
+    assert page.evaluate("() => localStorage.length + sessionStorage.length") == 0
+    assert page.context.storage_state()["origins"] == []
     assert page.errors == []  # type: ignore[attr-defined]
     page.context.close()
 
@@ -333,10 +339,13 @@ def check_traffic_added(traffic: Traffic) -> None:
 def test_quick_exit_replaces_the_page_in_the_history(browser: Browser, net: Network) -> None:
     context = browser.new_context()
     context.set_default_timeout(PAGE_TIMEOUT_MS)
-    context.route(
-        EXIT_URL,
-        lambda route: route.fulfill(body="<title>Weather</title>sunny", content_type="text/html"),
-    )
+    for neutral in (EXIT_URL, DEFAULT_QUICK_EXIT):
+        context.route(
+            neutral,
+            lambda route: route.fulfill(
+                body="<title>Weather</title>sunny", content_type="text/html"
+            ),
+        )
     page = context.new_page()
     page.goto(net.helpline.url + "/?lang=en")
     page.click("text=Check your case")
@@ -349,6 +358,23 @@ def test_quick_exit_replaces_the_page_in_the_history(browser: Browser, net: Netw
     page.goto(net.helpline.url + "/case?lang=ar")
     page.keyboard.press("Escape")
     page.wait_for_url(EXIT_URL)
+    # Every page has it, and on every page it replaces the page (a subscriber's "not
+    # offered" page too).
+    pages = [
+        (net.helpline.url, "/?lang=ar"),
+        (net.helpline.url, "/under-18?lang=en"),
+        (net.helpline.url, "/submit?adult=yes&consent=yes&lang=de"),
+        (net.helpline.url, "/case?lang=fr"),
+        (net.platform.url, "/?lang=en"),
+    ]
+    for base, path in pages:
+        before = base + ("/case?lang=en" if path.startswith("/?") else "/?lang=en")
+        page.goto(before)
+        page.goto(base + path)
+        page.click("#quick-exit")
+        page.wait_for_url(EXIT_URL if base == net.helpline.url else DEFAULT_QUICK_EXIT)
+        page.go_back()
+        assert page.url == before, (path, page.url)
     context.close()
 
 
@@ -374,3 +400,94 @@ def test_files_can_be_dropped_on_the_page(browser: Browser, net: Network) -> Non
     sent = json.loads(page.text_content("#new-json") or "{}")
     assert sent == {"files": [hashes_of(image)]}
     context.close()
+
+
+def test_files_that_cannot_be_hashed_are_explained_and_not_sent(
+    browser: Browser, net: Network, tmp_path: Path
+) -> None:
+    """A damaged picture, a HEIC (Chromium has no decoder) and an empty file: a message each
+    saying so and what to do, and none of them in what is sent."""
+    from PIL import Image
+
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(IMAGES[3].read_bytes()[:60_000])
+    heic = tmp_path / "phone.heic"
+    with Image.open(IMAGES[1]) as image:
+        image.save(heic, format="HEIF")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    good = IMAGES[2]
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(net.helpline.url + "/submit?adult=yes&consent=yes&lang=en")
+    page.set_input_files("#new-files", [str(f) for f in (damaged, heic, empty, good)])
+    page.wait_for_function("() => !document.getElementById('send').disabled")
+    statuses = page.locator("#new-list .file-status").all_text_contents()
+    for status in statuses[:2]:
+        assert status.startswith("This browser cannot read this picture"), statuses
+        assert "(such as HEIC). It will not be sent. Save it as JPEG" in status, statuses
+    assert statuses[2] == "This file is empty. It will not be sent."
+    assert statuses[3] == "Ready: picture fingerprint and file fingerprints"
+    assert page.locator("#new-list .skipped").count() == 3
+    summary = page.text_content("#new-summary")
+    assert summary == "Files ready to send: 1. Files that cannot be sent: 3."
+    assert json.loads(page.text_content("#new-json") or "{}") == {"files": [hashes_of(good)]}
+    context.close()
+
+
+def test_more_files_than_one_request_takes(browser: Browser, net: Network, tmp_path: Path) -> None:
+    """The node takes 200 files a request: the page sends more in batches, into one case."""
+    count = MAX_FILES + 5
+    picked = []
+    for n in range(2 * count):
+        path = tmp_path / f"clip-{n:03d}.bin"
+        path.write_bytes(f"clip {n}\n".encode())
+        picked.append(path)
+    page, traffic = open_page(browser, net, DESKTOP)
+    page.goto(net.helpline.url + "/submit?adult=yes&consent=yes&lang=en")
+    page.set_input_files("#new-files", [str(f) for f in picked[:count]])
+    page.wait_for_function("() => !document.getElementById('send').disabled")
+    case, pin = send_and_read_receipt(page)
+    assert page.text_content("#receipt-sent") == f"Files sent: {count}. Hashes sent: {2 * count}."
+    assert page.is_hidden("#receipt-unsent")
+    open_case_page(page, net, case, pin)
+    page.set_input_files("#more-files", [str(f) for f in picked[count:]])
+    page.wait_for_function("() => !document.getElementById('add-send').disabled")
+    page.click("#add-send")
+    page.wait_for_selector("#add-done:not([hidden])")
+    assert page.text_content("#add-done") == f"Added to your case: {count} files."
+    counts = f"Files: {2 * count}."
+    page.wait_for_function(
+        f"() => document.getElementById('case-counts').textContent.startsWith('{counts}')"
+    )
+    sizes = [(path, len(body.get("files", []))) for path, body in traffic.posts()]
+    assert [s for s in sizes if s[1]] == [
+        ("/v1/self/cases", MAX_FILES),
+        ("/v1/self/items", 5),
+        ("/v1/self/items", MAX_FILES),
+        ("/v1/self/items", 5),
+    ]
+    assert page.errors == []  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def test_a_batch_that_fails_is_named_on_the_receipt(
+    browser: Browser, net: Network, tmp_path: Path
+) -> None:
+    """The case is open once the first batch is in: its receipt shows, saying what was not sent."""
+    picked = []
+    for n in range(MAX_FILES + 3):
+        path = tmp_path / f"note-{n:03d}.bin"
+        path.write_bytes(f"note {n}\n".encode())
+        picked.append(path)
+    page, _ = open_page(browser, net, PHONE)
+    page.route("**/v1/self/items", lambda route: route.abort())  # the connection drops
+    page.goto(net.helpline.url + "/submit?adult=yes&consent=yes&lang=en")
+    page.set_input_files("#new-files", [str(f) for f in picked])
+    page.wait_for_function("() => !document.getElementById('send').disabled")
+    send_and_read_receipt(page)
+    assert page.text_content("#receipt-sent") == f"Files sent: {MAX_FILES}. Hashes sent: 400."
+    unsent = page.text_content("#receipt-unsent") or ""
+    assert unsent.startswith("Files not sent: 3. Please add them to your case")
+    page.context.close()

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.nodes import ROOT
 from tests.web.conftest import PAGE_TIMEOUT_MS, REFERENCE
-from tests.web.network import PLATFORM, Network
+from tests.web.network import HELPLINE, PLATFORM, WEB, Network
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 SHOTS = ROOT / "build" / "screenshots"
@@ -73,6 +73,15 @@ def audit(page: Page, name: str) -> None:
     assert serious == [], f"{name}: {serious}"
 
 
+def check_helpline(page: Page) -> None:
+    """Who runs the service, from the node's [web] settings: name, contact, website."""
+    assert page.text_content(".helpline-name") == HELPLINE
+    who = page.locator("section[aria-labelledby=who]")
+    assert HELPLINE in (who.text_content() or "")
+    assert WEB.contact in (who.text_content() or "")
+    assert who.locator(f'a[href="{WEB.website}"]').count() == 1
+
+
 def check_direction(page: Page, lang: str) -> None:
     """<html lang dir>, and the layout mirrored: the quick exit at the inline end."""
     assert page.get_attribute("html", "lang") == lang
@@ -97,6 +106,7 @@ def test_every_page_passes_axe(context: BrowserContext, net: Network, lang: str)
     base = net.helpline.url
     page.goto(f"{base}/?lang={lang}")
     check_direction(page, lang)
+    check_helpline(page)
     audit(page, f"{lang}-start")
     page.goto(f"{base}/?lang={lang}&confirm=missing")
     audit(page, f"{lang}-start-missing")

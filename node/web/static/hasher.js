@@ -72,7 +72,7 @@ export const REASONS = Object.freeze({
   too_large: "the file is over the size limit: nothing hashed",
   unreadable: "the file could not be read (moved, deleted or changed while hashing)",
   not_image: "not an image: file digests only",
-  cannot_decode: "an image this browser cannot decode (or a damaged one): file digests only",
+  cannot_decode: "an image this browser cannot decode (or a damaged one): the pages do not send it",
   image_too_large: "an image too large to decode here: file digests only",
   too_small: "an image under 5 pixels on a side: file digests only",
 });

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from node.clock import SYSTEM
-from node.federation.agreement import Agreement
+from node.federation.agreement import MAX_AUTHORS_PER_PULL, Agreement
 from node.replica.node import Node
 from node.store.rebuild import rebuild
 from protocol.bank import BankDigest
@@ -114,3 +115,38 @@ async def test_a_feed_held_alike_but_judged_differently_is_reported_then_withdra
     finally:
         await ours.close()
         await theirs.close()
+
+
+class Liar(Direct):
+    """A peer that claims a different digest for every feed it holds as we do, and records
+    which feeds it was asked to show."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__(node)
+        self.asked: list[bytes] = []
+
+    async def digests(self) -> dict[bytes, FeedDigest]:
+        true = await super().digests()
+        return {a: replace(d, digest=bytes(32)) for a, d in true.items()}
+
+    async def feed(self, request: Range) -> list[FeedRow]:
+        self.asked.append(request.author)
+        return await super().feed(request)
+
+
+async def test_a_peer_lying_about_many_feeds_cannot_keep_any_from_being_compared(
+    pair: tuple[Node, Node],
+) -> None:
+    ours, _ = pair
+    authors = [Author(700 + i) for i in range(MAX_AUTHORS_PER_PULL + 5)]
+    await ours.ingest([a.add(pdq_item(i)).raw for i, a in enumerate(authors)], source="x")
+    liar = Liar(ours)
+    check = Agreement(replica=ours, client=liar, clock=SYSTEM, peer="liar")  # type: ignore[arg-type]
+    await check.check(await liar.digests(), "liar")
+    first = set(liar.asked)
+    assert len(first) == MAX_AUTHORS_PER_PULL
+    liar.asked.clear()
+    await check.check(await liar.digests(), "liar")
+    # The five left out the first time come first now, whatever their ids.
+    assert {a.org for a in authors} - first <= set(liar.asked)
+    assert len(check.divergent) == len(authors)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,10 +11,13 @@ import pytest
 from node.limits import RateLimiter
 from node.replica.cases import (
     FREE_ATTEMPTS,
+    MAX_LOCK_MS,
     CaseAccessError,
     CaseSeal,
     PinGuard,
     TooManyAttemptsError,
+    _lock_ms,
+    _pin_hash,
 )
 from node.replica.node import Node
 from protocol.body import AddBody, HashItem
@@ -131,3 +135,66 @@ async def test_one_client_cannot_try_pins_without_end(node: Node) -> None:
             await guard.unlock("AAAA-AAAA", "12345678", "client")
     with pytest.raises(TooManyAttemptsError):
         await guard.unlock("BBBB-BBBB", "12345678", "client")
+
+
+async def test_guesses_sent_all_at_once_still_meet_the_lockout(node: Node) -> None:
+    # Each attempt reads the failure count, spends scrypt's time on a thread, then writes the
+    # count back: without one turn at a time per case number, 30 guesses sent together all
+    # read "no failures yet" and all get their PIN checked.
+    opened = await node.cases.open("self_service", with_pin=True)
+    guard = PinGuard(node.store, FakeClock(), RateLimiter(1000, 1000))
+    for reference in (opened.case.reference, "ZZZZ-ZZZZ"):
+        tries = [guard.unlock(reference, f"{n:08d}", f"client-{n}") for n in range(1, 31)]
+        answers = await asyncio.gather(*tries, return_exceptions=True)
+        assert all(isinstance(a, CaseAccessError) for a in answers), answers
+        checked = [a for a in answers if isinstance(a, CaseAccessError) and not a.locked_until_ms]
+        assert len(checked) == FREE_ATTEMPTS - 1  # the fifth failure already answers "locked"
+    row = await node.store.case_by_reference(opened.case.reference)
+    assert row is not None
+    assert row.failed_attempts == FREE_ATTEMPTS
+    assert guard._turns == {}  # nothing kept once the attempts are answered
+
+
+async def test_each_failure_past_the_free_ones_doubles_the_lockout(node: Node) -> None:
+    opened = await node.cases.open("self_service", with_pin=True)
+    assert opened.pin is not None
+    clock = FakeClock()
+    guard = PinGuard(node.store, clock, RateLimiter(1000, 1000))
+    reference = opened.case.reference
+    locks = []
+    for _ in range(FREE_ATTEMPTS + 3):
+        with pytest.raises(CaseAccessError) as caught:
+            await guard.unlock(reference, "00000000", "c1")
+        if caught.value.locked_until_ms:
+            locks.append(caught.value.locked_until_ms - clock.ms)
+            clock.ms = caught.value.locked_until_ms  # wait the lock out, then fail again
+    assert locks == [60_000, 120_000, 240_000, 480_000]
+    assert _lock_ms(100) == MAX_LOCK_MS  # never more than a day
+    # The right PIN (after the lock) opens the case and forgives the failures.
+    assert (await guard.unlock(reference, opened.pin, "c1")).case_id == opened.case.case_id
+    row = await node.store.case_by_reference(reference)
+    assert row is not None
+    assert (row.failed_attempts, row.locked_until_ms) == (0, 0)
+
+
+async def test_the_pin_is_kept_only_as_a_salted_scrypt_hash(node: Node) -> None:
+    first = await node.cases.open("self_service", with_pin=True)
+    second = await node.cases.open("self_service", with_pin=True)
+    rows = [await node.store.case_by_reference(o.case.reference) for o in (first, second)]
+    for opened, row in zip((first, second), rows, strict=True):
+        assert opened.pin is not None
+        assert row is not None
+        assert row.pin_hash is not None
+        assert row.pin_salt is not None
+        assert len(row.pin_salt) == 16
+        assert row.pin_hash == _pin_hash(opened.pin, row.pin_salt)
+        assert opened.pin.encode() not in row.pin_hash
+    assert rows[0] is not None
+    assert rows[1] is not None
+    assert rows[0].pin_salt != rows[1].pin_salt
+    # Nor do the database files on disk (the store and its write-ahead log) hold it in clear.
+    stored = b"".join(
+        p.read_bytes() for p in node.store.path.parent.glob(node.store.path.name + "*")
+    )
+    assert stored
+    assert first.pin.encode() not in stored

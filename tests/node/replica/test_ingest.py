@@ -61,6 +61,9 @@ async def test_a_fork_in_one_chunk_rejects_the_authors_later_entries(tmp_path: P
         assert (later.stored, later.rejected) == ([], {"forked_author": 2})
         assert len(await r.store.forks()) == 1
         assert r.ingester.rejections["forked_author"] == 3
+        # The entry held at the fork seq, sent again, is a duplicate (a re-run import).
+        again = await r.ingester.ingest([second.raw], source="import")
+        assert (again.duplicates, again.rejected) == (1, {})
 
 
 async def test_a_fork_against_a_stored_entry_is_recorded(tmp_path: Path) -> None:

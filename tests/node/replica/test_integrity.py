@@ -20,6 +20,7 @@ from node.replica.node import Node
 from node.store.rebuild import rebuild
 from node.store.schema import MIGRATIONS, statements
 from node.store.store import Store
+from protocol import wire
 from protocol.bank import BankState
 from protocol.body import AddBody, HashItem, RevokeBody, RevokeReason, RevokeTarget, Verdict
 from protocol.entry import Entry
@@ -122,6 +123,63 @@ async def test_an_erasing_revoke_drops_the_body_whichever_arrives_first(node: No
         assert fresh.store.feed_digest(author.org) == node.store.feed_digest(author.org)
     finally:
         await fresh.close()
+
+
+async def test_an_erasing_revoke_by_another_author_erases_nothing(
+    node: Node, tmp_path: Path
+) -> None:
+    victim, hostile = Author(10), Author(11)
+    add, later = victim.add(pdq_item(50)), victim.add(pdq_item(51))
+    # A member signs, in its own feed, an erasing revoke naming the victim's two adds.
+    erase = hostile.append(
+        RevokeBody(
+            (RevokeTarget(add.id, None), RevokeTarget(later.id, None)),
+            RevokeReason.VICTIM_REQUEST,
+            erase=True,
+        )
+    )
+    await node.ingest([add.raw, later.without_body().raw], source="victim")
+    assert len((await node.ingest([erase.raw], source="hostile")).stored) == 1
+    kept = await node.entry(add.id)
+    assert kept is not None
+    assert not kept.erased
+    assert await matches(node, 50) == 1
+    stripped = await node.entry(later.id)
+    assert stripped is not None
+    assert stripped.incomplete  # still wanted, not erased: the revoke had no authority
+    assert len((await node.ingest([later.raw], source="honest")).stored) == 1
+    assert await matches(node, 51) == 1
+    bank = reference(add, later, erase)
+    assert node.store.digest.value() == bank.digest(now_ms())
+    # The same whichever arrives first: the erasing revoke, then the body-less copies.
+    other = await Node.open(make_data(tmp_path / "other"))
+    try:
+        await other.ingest([erase.raw], source="hostile")
+        await other.ingest([add.without_body().raw, later.without_body().raw], source="x")
+        assert (await other.status()).incomplete == 2
+        await other.ingest([add.raw, later.raw], source="honest")
+        assert (await other.status()).incomplete == 0
+        assert other.store.digest.value() == node.store.digest.value()
+    finally:
+        await other.close()
+
+
+async def test_a_body_that_does_not_match_its_digest_completes_nothing(node: Node) -> None:
+    author = Author(12)
+    add = author.add(pdq_item(52))
+    await node.ingest([add.without_body().raw], source="hostile")
+    # The real header and signature, with another body: its SHA-256 is not body_digest.
+    forged = wire.encode(
+        [add.header_bytes, add.signature, wire.encode(AddBody((pdq_item(53),)).to_wire())]
+    )
+    report = await node.ingest([forged], source="hostile")
+    assert report.rejected == {"body_mismatch": 1}
+    stored = await node.entry(add.id)
+    assert stored is not None
+    assert stored.incomplete
+    assert await matches(node, 53) == 0
+    assert len((await node.ingest([add.raw], source="honest")).stored) == 1
+    assert await matches(node, 52) == 1
 
 
 async def test_our_own_erasing_revoke_is_published_whole(node: Node) -> None:

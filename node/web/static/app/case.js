@@ -1,7 +1,7 @@
 // The case page: open a case with its number and PIN (kept in this page's memory only, sent
 // with each request), see each file and what platforms reported, withdraw, add more.
 import { Chooser } from "./chooser.js";
-import { focusHeading, formatDate, post, say, setUpQuickExit, t } from "./page.js";
+import { batches, focusHeading, formatDate, post, say, setUpQuickExit, t } from "./page.js";
 
 setUpQuickExit();
 
@@ -138,22 +138,32 @@ $("confirm-yes").addEventListener("click", async () => {
 });
 
 const addSend = $("add-send");
+let adding = false;
 const more = new Chooser("more", (self) => {
-  addSend.disabled = self.busy || self.submission().length === 0;
+  addSend.disabled = adding || self.busy || self.submission().length === 0;
 });
 addSend.addEventListener("click", async () => {
   const files = more.submission();
   if (!files.length) return;
+  adding = true;
   addSend.disabled = true;
-  const answer = await post("/v1/self/items", { ...credentials, files });
-  if (!answer.ok) {
-    addSend.disabled = false;
-    return say($("add-error"), answer.message);
+  let added = 0;
+  let failed = null;
+  for (const batch of batches(files)) { // the node takes FILES_PER_REQUEST at a time
+    const answer = await post("/v1/self/items", { ...credentials, files: batch });
+    if (!answer.ok) {
+      failed = answer;
+      break;
+    }
+    added += answer.data.files;
+    more.forget(batch); // sent: not to be sent again if a later batch fails
   }
-  more.clear();
-  say($("add-error"), "");
-  say($("add-done"), t("submit.added", { files: answer.data.files }));
-  await refresh();
+  adding = false;
+  say($("add-error"), failed ? failed.message : "");
+  say($("add-done"), added ? t("submit.added", { files: added }) : "");
+  if (failed) more.render(); // what is left may be sent again
+  else more.clear();
+  if (added) await refresh();
 });
 
 $("close-case").addEventListener("click", () => {

@@ -5,7 +5,11 @@
 import { hashFiles } from "../hasher.js";
 import { t } from "./page.js";
 
-const NOT_SENT = new Set(["empty", "too_large", "unreadable"]);
+// Files that cannot be hashed are not sent at all. A picture this browser cannot decode
+// (damaged, or HEIC where the browser has no decoder) is one: its file digests alone would
+// find only byte-for-byte copies, which platforms rarely keep, and she would believe the
+// picture covered; the message tells her how to get it hashed instead.
+const NOT_SENT = new Set(["empty", "too_large", "unreadable", "cannot_decode"]);
 let counter = 0;
 
 // What a hasher result means for her, and what of it is sent.
@@ -189,6 +193,17 @@ export class Chooser {
     this.entries = this.entries.filter((other) => other !== entry);
     this.render();
     this.input.focus();
+  }
+
+  /** Drop the files whose hashes (as submission() gave them) were sent. */
+  forget(sent) {
+    const gone = new Set(sent);
+    for (const entry of this.entries.filter((e) => gone.has(e.hashes))) {
+      entry.removed = true;
+      entry.item.remove();
+    }
+    this.entries = this.entries.filter((entry) => !entry.removed);
+    this.render();
   }
 
   clear() {

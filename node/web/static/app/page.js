@@ -74,3 +74,15 @@ export async function post(path, body) {
   const message = code && key in catalogue ? t(key) : t("error.generic");
   return { ok: false, status: response.status, data, message };
 }
+
+/** The most files the node takes in one request (MAX_FILES in node/web/shapes.py). */
+export const FILES_PER_REQUEST = 200;
+
+/** `files` cut into batches of at most FILES_PER_REQUEST. */
+export function batches(files) {
+  const out = [];
+  for (let start = 0; start < files.length; start += FILES_PER_REQUEST) {
+    out.push(files.slice(start, start + FILES_PER_REQUEST));
+  }
+  return out;
+}
