@@ -34,7 +34,7 @@ import aiohttp
 import nacl.signing
 
 from node.config import PeerConfig, initialise, load_config, write_config
-from node.datadir import DataDir, load_key
+from node.datadir import DataDir, load_key, read_secret
 from node.replica.node import Node
 from node.store.schema import MIGRATIONS, statements
 from protocol.body import AddBody, HashItem
@@ -163,7 +163,8 @@ async def bootstrap(
     sink, startup = await start(sink_data, sink_port)
     stored = matchable = 0.0
     try:
-        async with aiohttp.ClientSession() as http:
+        token = {"Authorization": f"Bearer {read_secret(sink_data.token)}"}
+        async with aiohttp.ClientSession(headers=token) as http:
             while not matchable:
                 async with http.get(f"http://127.0.0.1:{sink_port}/v1/status") as r:
                     status = await r.json()

@@ -6,6 +6,7 @@ Layout of ``DATA``::
     identity.key     the node's Ed25519 seed, hex, mode 0600 — never leaves the machine
     operator.token   bearer token for operator and platform API calls, mode 0600
     case.secret      key that turns case references into opaque ids before publishing, 0600
+    never-publish.txt  optional: hashes this node refuses to publish (node.replica.junk)
     store.sqlite     the SQLite store (entries and everything derived from them)
     node.lock        held by the one process working on the directory
     node.url         while a node runs: the URL it serves (what the CLI talks to), locked
@@ -46,6 +47,10 @@ class DataDir:
     @property
     def token(self) -> Path:
         return self.root / "operator.token"
+
+    @property
+    def never_publish(self) -> Path:
+        return self.root / "never-publish.txt"
 
     @property
     def case_secret(self) -> Path:
@@ -155,12 +160,22 @@ def load_key_file(path: Path) -> SigningKey:
         raise ConfigError(f"{path} holds a malformed key") from None
 
 
+# A shorter key would let anyone holding the bank guess it and open every sealed case value.
+MIN_CASE_SECRET_BYTES = 16
+
+
 def load_case_secret(data: DataDir) -> bytes:
     """The secret that turns case references into opaque published ids."""
     try:
-        return bytes.fromhex(read_secret(data.case_secret))
+        secret = bytes.fromhex(read_secret(data.case_secret))
     except ValueError:
-        raise ConfigError(f"{data.case_secret} is malformed") from None
+        raise ConfigError(f"{data.case_secret} is malformed (it holds hex)") from None
+    if len(secret) < MIN_CASE_SECRET_BYTES:
+        raise ConfigError(
+            f"{data.case_secret} holds a {len(secret)}-byte key; a case secret needs at least "
+            f"{MIN_CASE_SECRET_BYTES} bytes (hashbank init writes 32 random bytes, as hex)"
+        )
+    return secret
 
 
 def save_key(data: DataDir, key: SigningKey) -> None:

@@ -4,7 +4,8 @@ Messages name their fields in the format string (``"request method=%s status=%d"
 mode (``hashbank run --log-format json``, or ``[log] format = "json"``) each line is one JSON
 object with ``time``, ``level``, ``logger``, ``message`` (the text without its fields) and
 each ``key=%x`` as a member of its own, numbers as numbers; values are JSON-escaped by
-construction, so no client-controlled text can forge a line there either.
+construction (the Unicode line breaks JSON allows raw included), so no client-controlled text
+can forge a line there either.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ _CONVERSION = re.compile(
     r"(?:(?P<key>[A-Za-z_][A-Za-z0-9_]*)=)?"
     r"%(?P<spec>[-#0 +]*\d*(?:\.\d+)?[hlL]?[diouxXeEfFgGcrsa%])"
 )
+# Line breaks json.dumps leaves as they are (ensure_ascii=False), as JSON escapes.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 # Members every JSON line has; a field of the same name gets a "field_" prefix.
 _RESERVED = frozenset({"time", "level", "logger", "message", "exception"})
 
@@ -125,7 +128,10 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
-        return json.dumps(doc, ensure_ascii=False, default=str, separators=(",", ":"))
+        line = json.dumps(doc, ensure_ascii=False, default=str, separators=(",", ":"))
+        # JSON escapes every C0 control, but NEL and the Unicode line and paragraph separators
+        # pass as they are, and many readers (Python's splitlines among them) break lines there.
+        return line.translate(_LINE_BREAKS)
 
     @staticmethod
     def _split(record: logging.LogRecord) -> tuple[str, dict[str, object]]:

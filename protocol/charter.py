@@ -46,6 +46,10 @@ MAX_CHARTER_SIZE = 1024 * 1024
 MAX_MEMBERS = 10_000
 MAX_KEYS = 64
 MAX_NAME = 200
+# How far ahead of the adopting node's clock a new version may take effect. A later version
+# may not take effect before an earlier one, so a version dated far ahead (a typo: 3025)
+# would hold back every later membership change until that date.
+MAX_EFFECTIVE_LEAD_MS = 7 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,15 +296,53 @@ def _decode_takedowns(value: Any) -> tuple[Takedown, ...]:
     return tuple(out)
 
 
-def check_genesis(charter: Charter) -> None:
-    """Raise unless ``charter`` is a valid version 1: k of its own stewards signed it."""
+def check_genesis(charter: Charter, *, strict: bool = True) -> None:
+    """Raise unless ``charter`` is a valid version 1: k of its own stewards signed it (and,
+    ``strict``, nobody else: see ``check_signatures``)."""
     if charter.number != 1 or charter.body.prev is not None:
         raise CharterError(f"a chain starts at version 1, not {charter.number}")
-    _check_threshold(charter, charter.body.steward_keys(), charter.body.threshold, "its own")
+    allowed = charter.body.steward_keys()
+    if strict:
+        check_signatures(charter, allowed, "its own")
+    _check_threshold(charter, allowed, charter.body.threshold, "its own")
 
 
-def check_successor(previous: Charter, charter: Charter) -> None:
-    """Raise unless ``charter`` validly follows ``previous``."""
+def check_signatures(charter: Charter, allowed: frozenset[bytes], whose: str) -> None:
+    """Raise unless every signature is by one of the ``allowed`` keys and verifies.
+
+    A signature that cannot count would otherwise travel in the adopted version as if it
+    did: a non-member's name among the signers of a membership change.
+    """
+    for key, signature in charter.signatures:
+        if key not in allowed:
+            raise CharterError(
+                f"charter version {charter.number} carries a signature by key {key.hex()}, "
+                f"which is not one of {whose} steward keys: it cannot count"
+            )
+        try:
+            verify(key, Context.CHARTER, charter.body_bytes, signature)
+        except BadSignatureError:
+            raise CharterError(
+                f"charter version {charter.number} carries a signature by key {key.hex()} "
+                "that does not verify"
+            ) from None
+
+
+def check_lead(charter: Charter, now_ms: int) -> None:
+    """Raise if ``charter`` takes effect more than ``MAX_EFFECTIVE_LEAD_MS`` after ``now_ms``."""
+    lead = charter.body.effective_ms - now_ms
+    if lead > MAX_EFFECTIVE_LEAD_MS:
+        days = MAX_EFFECTIVE_LEAD_MS // 86_400_000
+        raise CharterError(
+            f"charter version {charter.number} takes effect {lead // 86_400_000} days from now; "
+            f"at most {days} days ahead are accepted (no later version could take effect "
+            "before it)"
+        )
+
+
+def check_successor(previous: Charter, charter: Charter, *, strict: bool = True) -> None:
+    """Raise unless ``charter`` validly follows ``previous`` (and, ``strict``, carries only
+    signatures that count)."""
     body = charter.body
     if body.number <= previous.number:
         raise CharterError(
@@ -314,12 +356,10 @@ def check_successor(previous: Charter, charter: Charter) -> None:
         raise CharterError("a charter cannot change the network's name")
     if body.effective_ms < previous.body.effective_ms:
         raise CharterError("a charter cannot take effect before its predecessor")
-    _check_threshold(
-        charter,
-        previous.body.steward_keys(),
-        previous.body.threshold,
-        f"version {previous.number}'s",
-    )
+    allowed, whose = previous.body.steward_keys(), f"version {previous.number}'s"
+    if strict:
+        check_signatures(charter, allowed, whose)
+    _check_threshold(charter, allowed, previous.body.threshold, whose)
 
 
 def _check_threshold(charter: Charter, allowed: frozenset[bytes], k: int, whose: str) -> None:

@@ -58,7 +58,10 @@ Freshness and replay
     ``created`` must lie in ``[now - max_age, now + MAX_CLOCK_SKEW]``. The ``(key, nonce)`` pair is
     remembered by a ``ReplayCache`` until ``created + window_seconds``, which is why the cache's
     window must be at least ``max_age``. Nonces are recorded only after the signature verifies,
-    so unauthenticated traffic cannot fill the cache.
+    so unauthenticated traffic cannot fill the cache; a node records them only after its
+    per-peer rate limit too, and each key may hold a bounded share of the cache, so a flooding
+    member cannot fill it for the others. ``check_headers`` does every check that needs no
+    body (a known nonce included) before the body is read.
 """
 
 from __future__ import annotations
@@ -222,26 +225,54 @@ class _SignatureParams:
     nonce: str
 
 
-def verify_request(
+@dataclass(frozen=True, slots=True)
+class SignedHeaders:
+    """A request whose signature headers passed every check that needs no body.
+
+    Its body is read only after this (so a stranger, a stale or replayed request costs the
+    verifier no body read), then ``verify_body`` checks the digest and the signature.
+    """
+
+    key: PublicKey
+    created: int
+    nonce: str
+    base_values: tuple[str, ...]
+    covered: sf.InnerList
+    signature: bytes
+    claimed_digest: bytes
+
+    def verify_body(self, body: bytes) -> SignedRequest:
+        """Check ``body`` against the signed digest, then the signature itself."""
+        if not hmac.compare_digest(self.claimed_digest, hashlib.sha256(body).digest()):
+            raise AuthError("Content-Digest does not match the body", field="content-digest")
+        base = _signature_base(self.covered, self.base_values)
+        try:
+            verify_raw(self.key, base, self.signature)
+        except BadSignatureError as exc:
+            raise AuthError(exc.message, field="signature") from exc
+        return SignedRequest(self.key, self.created, self.nonce)
+
+
+def check_headers(
     *,
     recipient: PublicKey,
     method: str,
     path: str,
     headers: Mapping[str, str],
-    body: bytes,
     now: int,
     replay: ReplayCache,
     max_age: int = DEFAULT_MAX_AGE,
     accept_key: Callable[[PublicKey], bool],
     earlier_key: Callable[[PublicKey], bool] | None = None,
-) -> SignedRequest:
-    """Check a request's ``hb`` signature; raise ``AuthError`` naming the first problem found.
+) -> SignedHeaders:
+    """Every check of a request that needs no body: form, freshness, key, recipient, replay.
 
     ``recipient`` is the verifying node's own id (its current public key): a request signed
     for any other node is refused. ``earlier_key(k)`` says whether ``k`` is an earlier key of
     the verifier's own organisation; peers that have not yet learned of a key rotation still
     address the node by it, and a key belongs to one organisation only, so such a request was
     meant for this node too. It is asked only when the recipient is not the current key.
+    A nonce already recorded is refused here; nothing is recorded (``ReplayCache.remember``).
     """
     if replay.window_seconds < max_age:
         # A shorter memory than the freshness window would silently allow replays.
@@ -262,15 +293,49 @@ def verify_request(
     if not accept_key(params.key):
         raise AuthError(f"key {params.key} is not accepted here", field="keyid")
     _check_recipient(recipient_header, recipient, earlier_key)
-    if not hmac.compare_digest(claimed_digest, hashlib.sha256(body).digest()):
-        raise AuthError("Content-Digest does not match the body", field="content-digest")
-    base = _signature_base(covered, target.values(recipient_header, digest_header))
-    try:
-        verify_raw(params.key, base, signature)
-    except BadSignatureError as exc:
-        raise AuthError(exc.message, field="signature") from exc
-    replay.check_and_remember(params.key.raw, params.nonce, params.created, now)
-    return SignedRequest(params.key, params.created, params.nonce)
+    replay.check_unused(params.key.raw, params.nonce)
+    return SignedHeaders(
+        params.key,
+        params.created,
+        params.nonce,
+        tuple(target.values(recipient_header, digest_header)),
+        covered,
+        signature,
+        claimed_digest,
+    )
+
+
+def verify_request(
+    *,
+    recipient: PublicKey,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: int,
+    replay: ReplayCache,
+    max_age: int = DEFAULT_MAX_AGE,
+    accept_key: Callable[[PublicKey], bool],
+    earlier_key: Callable[[PublicKey], bool] | None = None,
+) -> SignedRequest:
+    """Check a request's ``hb`` signature and record its nonce; raise ``AuthError`` naming the
+    first problem found. ``check_headers``, ``SignedHeaders.verify_body`` and
+    ``ReplayCache.remember`` in one call, for a verifier with the body at hand and no rate
+    limit to apply between verifying and recording."""
+    checked = check_headers(
+        recipient=recipient,
+        method=method,
+        path=path,
+        headers=headers,
+        now=now,
+        replay=replay,
+        max_age=max_age,
+        accept_key=accept_key,
+        earlier_key=earlier_key,
+    )
+    signed = checked.verify_body(body)
+    replay.remember(signed, now)
+    return signed
 
 
 def request_signature_base(*, method: str, path: str, headers: Mapping[str, str]) -> bytes:
@@ -434,22 +499,46 @@ class ReplayCache:
 
     An entry lives until ``created + window_seconds``. Memory is bounded by ``max_entries``:
     when full, new requests are refused rather than unexpired nonces evicted, since forgetting
-    a live nonce would reopen it for replay. Not thread-safe; use one per event loop.
+    a live nonce would reopen it for replay. So that one key cannot fill it for everyone, each
+    key may hold at most ``max_per_key`` entries, and verifiers record a nonce only after
+    their rate limit has let the request through (a refused request records nothing). Not
+    thread-safe; use one per event loop.
     """
 
-    __slots__ = ("_expiries", "_seen", "max_entries", "window_seconds")
+    __slots__ = ("_expiries", "_per_key", "_seen", "max_entries", "max_per_key", "window_seconds")
 
-    def __init__(self, window_seconds: int, max_entries: int = 100_000) -> None:
+    def __init__(
+        self, window_seconds: int, max_entries: int = 100_000, max_per_key: int | None = None
+    ) -> None:
         if window_seconds <= 0 or max_entries <= 0:
             raise ValueError("window_seconds and max_entries must be positive")
+        if max_per_key is not None and max_per_key <= 0:
+            raise ValueError("max_per_key must be positive")
         self.window_seconds = window_seconds
         self.max_entries = max_entries
+        self.max_per_key = max_entries if max_per_key is None else min(max_per_key, max_entries)
         self._seen: set[tuple[bytes, str]] = set()
+        self._per_key: dict[bytes, int] = {}
         # Entries are added once and removed only on expiry, so a heap needs no lazy deletion.
         self._expiries: list[tuple[int, bytes, str]] = []
 
     def __len__(self) -> int:
         return len(self._seen)
+
+    def held_by(self, key: bytes) -> int:
+        """How many live nonces of ``key`` are remembered."""
+        return self._per_key.get(key, 0)
+
+    def check_unused(self, key: bytes, nonce: str) -> None:
+        """Raise ``AuthError`` if ``(key, nonce)`` is remembered (a replay); record nothing."""
+        if (key, nonce) in self._seen:
+            raise AuthError(
+                f"nonce {nonce!r} already used by key {key.hex()} (replay)", field="nonce"
+            )
+
+    def remember(self, signed: SignedRequest, now: int) -> None:
+        """Record a verified request's nonce (``check_and_remember`` for a ``SignedRequest``)."""
+        self.check_and_remember(signed.key.raw, signed.nonce, signed.created, now)
 
     def check_and_remember(self, key: bytes, nonce: str, created: int, now: int) -> None:
         """Record the nonce, or raise ``AuthError`` if it was seen or cannot be tracked."""
@@ -459,17 +548,24 @@ class ReplayCache:
             raise AuthError(
                 f"request created at {created} is older than the replay window", field="created"
             )
-        entry = (key, nonce)
-        if entry in self._seen:
-            raise AuthError(
-                f"nonce {nonce!r} already used by key {key.hex()} (replay)", field="nonce"
-            )
+        self.check_unused(key, nonce)
         if len(self._seen) >= self.max_entries:
             raise AuthError("too many requests in window", field="nonce")
-        self._seen.add(entry)
+        if self._per_key.get(key, 0) >= self.max_per_key:
+            raise AuthError(
+                f"too many requests from key {key.hex()} in the last {self.window_seconds} s",
+                field="nonce",
+            )
+        self._seen.add((key, nonce))
+        self._per_key[key] = self._per_key.get(key, 0) + 1
         heapq.heappush(self._expiries, (expires, key, nonce))
 
     def _evict(self, now: int) -> None:
         while self._expiries and self._expiries[0][0] < now:
             _, key, nonce = heapq.heappop(self._expiries)
             self._seen.discard((key, nonce))
+            left = self._per_key.get(key, 0) - 1
+            if left > 0:
+                self._per_key[key] = left
+            else:
+                self._per_key.pop(key, None)

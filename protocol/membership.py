@@ -22,6 +22,7 @@ from protocol.charter import (
     Member,
     Takedown,
     check_genesis,
+    check_lead,
     check_successor,
 )
 from protocol.entry import Header
@@ -54,24 +55,38 @@ class CharterChain:
     )
 
     @classmethod
-    def start(cls, genesis: Charter) -> CharterChain:
+    def start(cls, genesis: Charter, *, now_ms: int | None = None) -> CharterChain:
+        """A chain from a new version 1: only its own stewards' signatures, and with
+        ``now_ms`` (the adopting node's clock) taking effect within the allowed lead."""
         check_genesis(genesis)
+        if now_ms is not None:
+            check_lead(genesis, now_ms)
         return cls([genesis])
 
     @classmethod
     def load(cls, versions: Sequence[Charter]) -> CharterChain:
-        """Rebuild a chain from stored versions, re-checking every link."""
-        chain = cls.start(versions[0])
+        """Rebuild a chain from stored versions, re-checking every link.
+
+        Stored versions were adopted under the rules of their day: the rules for new
+        versions (every signature counts, the lead on ``now``) are not applied again.
+        """
+        check_genesis(versions[0], strict=False)
+        chain = cls([versions[0]])
         for charter in versions[1:]:
-            chain.offer(charter)
+            check_successor(chain.latest, charter, strict=False)
+            chain.versions.append(charter)
         return chain
 
     @property
     def latest(self) -> Charter:
         return self.versions[-1]
 
-    def offer(self, charter: Charter) -> Offer:
-        """Append the next version, recognise one we hold, or refuse (rollback, gap, fork)."""
+    def offer(self, charter: Charter, *, now_ms: int | None = None) -> Offer:
+        """Append the next version, recognise one we hold, or refuse (rollback, gap, fork).
+
+        A new version carries only signatures that count and, with ``now_ms`` (the adopting
+        node's clock), takes effect at most ``MAX_EFFECTIVE_LEAD_MS`` after it.
+        """
         number = charter.number
         if number <= self.latest.number:
             held = self.versions[number - 1]
@@ -85,6 +100,8 @@ class CharterChain:
                 f"charter version {number} arrived before version {self.latest.number + 1}"
             )
         check_successor(self.latest, charter)
+        if now_ms is not None:
+            check_lead(charter, now_ms)
         self.versions.append(charter)
         self._takedowns = None
         return Offer.APPENDED
@@ -104,7 +121,8 @@ class CharterChain:
             if charter.number == 1:
                 self._check_rival_genesis(charter)
             else:
-                check_successor(self.versions[charter.number - 2], charter)
+                # Signatures that count prove a fork, whatever else a relay added.
+                check_successor(self.versions[charter.number - 2], charter, strict=False)
         except CharterError as exc:
             raise CharterError(
                 f"refused charter version {charter.number}: we hold version "
@@ -117,7 +135,7 @@ class CharterChain:
         Anyone can write a valid version 1 of a network of their own; that is not a fork of
         ours, and must not raise the alarm.
         """
-        check_genesis(charter)
+        check_genesis(charter, strict=False)
         ours = self.versions[0]
         if charter.body.network != ours.body.network:
             raise CharterError(f"version 1 of another network ({charter.body.network!r})")

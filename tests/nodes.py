@@ -172,7 +172,7 @@ class NodeProcess:
         )
 
     @classmethod
-    async def start(cls, data: DataDir, *, timeout: float = 30.0, port: int = 0) -> NodeProcess:
+    async def start(cls, data: DataDir, *, timeout: float = 60.0, port: int = 0) -> NodeProcess:
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -222,7 +222,7 @@ class ShiftedClock:
 
 
 async def wait_until(
-    predicate: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, what: str = "condition"
+    predicate: Callable[[], Awaitable[bool]], *, timeout: float = 90.0, what: str = "condition"
 ) -> None:
     """Poll ``predicate`` until it holds, failing the test after ``timeout`` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout

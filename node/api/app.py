@@ -37,7 +37,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # The one route table: (method, path, handler, open to anyone).
 ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
-    ("GET", "/v1/status", health.status, True),
+    # Names members, peers, activity and counters: the operator's only (the open health
+    # answers are /healthz and /readyz).
+    ("GET", "/v1/status", health.status, False),
     ("POST", "/v1/hashes", bank.submit, False),
     ("GET", "/v1/hashes", platform.active_hashes, False),
     ("POST", "/v1/revocations", bank.revoke, False),
@@ -69,6 +71,8 @@ ROUTES: tuple[tuple[str, str, Handler, bool], ...] = (
 )
 # The victim self-service endpoints (node.web.routes) take a case number and PIN instead.
 OPEN_PATHS = frozenset(path for _, path, _, is_open in ROUTES if is_open) | SELF_SERVICE_PATHS
+# Token routes outside the API's rate limit: watching the node never spends its tools' budget.
+UNMETERED_PATHS = frozenset({"/v1/status"})
 # Routes outside /v1/ that still need the bearer token.
 TOKEN_PATHS = frozenset(
     path for _, path, _, is_open in ROUTES if not is_open and not path.startswith("/v1/")
@@ -132,7 +136,9 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise UnauthenticatedError(
                 "missing or wrong bearer token (see operator.token in the node's data directory)"
             )
-        if wait := request.app[API_LIMIT].check("operator"):
+        if request.path not in UNMETERED_PATHS and (
+            wait := request.app[API_LIMIT].check("operator")
+        ):
             raise RateLimitedError(f"too many requests; retry in {wait:.1f} s", wait)
     return await handler(request)
 

@@ -15,6 +15,7 @@ from node.api.context import json_response, node_of, read_json
 from node.api.errors import NotFoundError, PayloadTooLargeError
 from node.matching.matcher import Query
 from node.replica.cases import Case
+from node.replica.junk import Candidate
 from node.replica.lookup import Lookup, Match
 from protocol.errors import ProtocolError
 from protocol.feed import decode_fork_proof
@@ -31,6 +32,11 @@ async def submit(request: web.Request) -> web.Response:
     doc = await read_json(request)
     submitted = shapes.parse_submit(doc)
     key = shapes.parse_idempotency_key(doc)
+    # Before anything is written (a case opened for it, say).
+    node.never_publish.check(
+        Candidate(f"items[{i}]", s.item.signal_type, s.item.value, s.quality)
+        for i, s in enumerate(submitted)
+    )
     cases: dict[str, Case] = {}
     for ref in sorted({s.case for s in submitted if s.case is not None}):
         cases[ref] = await node.cases.get_or_open(ref, "operator")

@@ -1,4 +1,4 @@
-"""``GET /v1/status``: how the node is doing."""
+"""``GET /v1/status``: how the node is doing, for its operator (the token opens it)."""
 
 from __future__ import annotations
 

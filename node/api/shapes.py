@@ -122,10 +122,12 @@ class SubmittedItem:
 
     item: HashItem
     case: str | None
+    quality: int | None = None  # a PDQ hash's quality, when the submitter knows it
 
 
 def parse_submit(doc: Any) -> list[SubmittedItem]:
-    """``{"items": [{"signal_type", "value", "labels", "case", "expires_ms"}]}`` → items."""
+    """``{"items": [{"signal_type", "value", "labels", "case", "expires_ms", "quality"}]}``
+    → items."""
     items = _list(_object(doc, "request body"), "items", "", max_len=MAX_ITEMS)
     return [_parse_item(i, raw) for i, raw in enumerate(items)]
 
@@ -142,9 +144,12 @@ def _parse_item(i: int, raw: Any) -> SubmittedItem:
     if case is not None and not 0 < len(case) <= MAX_CASE_LEN:
         raise BadRequestError(f"{where}case must be 1 to {MAX_CASE_LEN} characters")
     expires = _int(item, "expires_ms", where)
+    quality = _int(item, "quality", where)
+    if quality is not None and (spec.name != "pdq" or not 0 <= quality <= 100):
+        raise BadRequestError(f"{where}quality is a PDQ hash's quality, 0 to 100")
     # Labels are a set: sort and de-duplicate for the caller, the wire wants one form.
     parsed = HashItem(spec.name, value, tuple(sorted(set(labels))), None, expires)
-    return SubmittedItem(parsed, case)
+    return SubmittedItem(parsed, case, quality)
 
 
 @dataclass(frozen=True, slots=True)

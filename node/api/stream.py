@@ -24,6 +24,7 @@ from aiohttp import web
 from node.api import shapes
 from node.api.context import node_of
 from node.api.errors import BadRequestError, SlowClientError
+from node.logs import untrusted
 from node.replica.events import EntriesStored, Event, ItemsChanged
 from node.replica.node import Node
 from node.store import ChangeKinds, ItemChange, StoredEntry
@@ -106,7 +107,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
             if not await _wait(wake, closing, settings.heartbeat_s):
                 await _write(response, b": keepalive\n\n", settings)
     except SlowClientError:
-        log.warning("change stream client too slow; disconnected peer=%s", request.remote)
+        log.warning(
+            "change stream client too slow; disconnected peer=%s", untrusted(request.remote)
+        )
         if request.transport is not None:
             request.transport.abort()
     except ConnectionError:  # the client went away; nothing to tell it

@@ -19,13 +19,16 @@ from typing import Any, TextIO
 from node.cli import importer
 from node.cli.client import Client
 from node.cli.errors import InputError, UsageError
+from node.cli.files import open_private
 from node.cli.parsing import Commands, names
 from node.cli.progress import Progress
 from node.cli.when import date, parse_when
 from node.clock import now_ms
 from node.datadir import DataDir
 from node.errors import NodeError
+from node.replica.junk import Candidate, NeverPublish
 from protocol.body import FeedbackNote, RevokeReason, Verdict
+from protocol.signals import signal_type
 
 
 def client_for(args: argparse.Namespace) -> Client:
@@ -116,18 +119,30 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if expires <= now:
             raise UsageError(f"--expires {args.expires!r} is in the past ({date(expires)})")
         extra["expires_ms"] = expires
+    specs = list(hash_specs(args.hashes, sys.stdin))
+    if not specs:
+        raise UsageError("no hashes to submit")
+    # Junk (an empty file's digests, a degenerate PDQ, the operator's list) is refused here,
+    # naming each file, before anything is sent; the node refuses it again.
+    NeverPublish(DataDir(Path(args.data)).never_publish).check(
+        Candidate(h.file or f"{h.signal_type}:{h.value}", h.signal_type, _hash_bytes(h))
+        for h in specs
+    )
     items = [
         {"signal_type": h.signal_type, "value": h.value, "labels": args.label or [], **extra}
-        for h in hash_specs(args.hashes, sys.stdin)
+        for h in specs
     ]
-    if not items:
-        raise UsageError("no hashes to submit")
     result = client_for(args).post("/v1/hashes", {"items": items})
     done = {**result, "items": len(items)}
     if "expires_ms" in extra:
         done["expires"] = date(extra["expires_ms"])
     print(json.dumps(done))
     return 0
+
+
+def _hash_bytes(spec: HashSpec) -> bytes:
+    """The value of ``spec`` (``ProtocolError``, naming the problem, if it is no such hash)."""
+    return signal_type(spec.signal_type).parse(spec.value)
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
@@ -211,7 +226,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     total = int(client.get("/v1/status").get("entries", 0))
     # Writing to the terminal itself, the entries are the progress.
     progress = Progress(total, "entries", quiet=not args.out and sys.stdout.isatty())
-    out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115 - closed below
+    out = open_private(Path(args.out)) if args.out else sys.stdout
     try:
         # The charter history comes first: an import applies it before judging any entry.
         versions = _export_charters(client, out, 0)

@@ -1,7 +1,8 @@
 """``hashbank charter …``: make, sign, apply and show charter versions; ``hashbank key …``.
 
-``init`` and ``sign`` work offline on draft files; ``propose``, ``apply`` and ``show`` talk to
-the operator's own node.
+``init`` works offline on draft files; ``sign`` shows what a draft changes against the version
+it follows as this node holds it (from the running node, or its store when the node is
+stopped) and asks first; ``propose``, ``apply`` and ``show`` talk to the operator's own node.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 from node.api.shapes import charter_summary
+from node.cli.charter_diff import describe_change
 from node.cli.charter_files import (
     checked_draft,
     find_member,
@@ -24,13 +27,21 @@ from node.cli.charter_files import (
     write_draft,
 )
 from node.cli.client import Client
-from node.cli.keys import cmd_key
+from node.cli.errors import DeclinedError, UsageError
+from node.cli.keys import charter_versions, cmd_key
 from node.cli.parsing import Commands, add_data
 from node.cli.when import date, with_dates
 from node.clock import now_ms
 from node.datadir import DataDir, load_key
 from node.errors import ConfigError
-from protocol.charter import CharterBody, Member, MemberKey, decode_charter
+from protocol.charter import (
+    MAX_EFFECTIVE_LEAD_MS,
+    Charter,
+    CharterBody,
+    Member,
+    MemberKey,
+    decode_charter,
+)
 from protocol.identity import PublicKey
 
 
@@ -46,9 +57,17 @@ def cmd_charter(args: argparse.Namespace) -> int:
     return handlers[args.charter_command](args)
 
 
+THRESHOLD_ONE = (
+    "warning: threshold 1: one steward's key alone can change the membership, so whoever "
+    "holds one steward key (a thief included) controls the network; 2 or more is recommended"
+)
+
+
 def _init(args: argparse.Namespace) -> int:
     charter = genesis_from_file(Path(args.members), now_ms())
+    _check_lead(charter.body)
     write_draft(Path(args.out), charter)
+    _warn_threshold(charter.body)
     print(
         f"wrote charter version 1 draft to {args.out} (unsigned; stewards: hashbank charter "
         f"sign --data DIR {args.out})"
@@ -57,11 +76,82 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _sign(args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    charter = read_draft(path).signed_by(load_key(DataDir(Path(args.data))))
-    write_draft(path, charter)
-    print(f"signed version {charter.number}; {len(charter.signatures)} signature(s) on it")
+    """Show what the draft changes against the version it follows, ask, then sign."""
+    data, path = DataDir(Path(args.data)), Path(args.file)
+    charter = read_draft(path)
+    key = load_key(data)
+    previous = _previous(data, args.url, charter)
+    allowed = (previous or charter).body.steward_keys()
+    if key.public_key.raw not in allowed:
+        whose = f"version {previous.number}'s" if previous else "the draft's own"
+        raise ConfigError(
+            f"this node's key {key.public_key} is not one of {whose} steward keys: its "
+            f"signature could not count, and nodes refuse a version that carries one; "
+            f"only those stewards sign version {charter.number}"
+        )
+    print("\n".join(describe_change(previous.body if previous else None, charter.body)))
+    _warn_threshold(charter.body)
+    if not args.yes:
+        _confirm(f"sign charter version {charter.number} with this node's key {key.public_key}?")
+    signed = charter.signed_by(key)
+    write_draft(path, signed)
+    needed = (previous or charter).body.threshold
+    print(
+        f"signed version {signed.number}; {len(signed.signatures)} signature(s) on it, "
+        f"{needed} needed"
+    )
     return 0
+
+
+def _previous(data: DataDir, url: str | None, charter: Charter) -> Charter | None:
+    """The version ``charter`` follows, as this node holds it (None for a version 1)."""
+    if charter.number == 1:
+        return None
+    versions = [decode_charter(raw) for raw in charter_versions(data, url)]
+    held = next((v for v in versions if v.number == charter.number - 1), None)
+    if held is None:
+        latest = versions[-1].number if versions else 0
+        raise ConfigError(
+            f"this node holds charter versions up to {latest}; the draft is version "
+            f"{charter.number}, so what it changes cannot be shown: let the node catch up "
+            "with its peers first"
+        )
+    if held.id != charter.body.prev:
+        raise ConfigError(
+            f"the draft follows another version {held.number} than the one this node holds "
+            f"(id {held.id.hex()}): it was drafted against a different charter; do not sign it"
+        )
+    return held
+
+
+def _confirm(question: str) -> None:
+    """Ask on the terminal; anything but yes is a refusal (``--yes`` for scripts)."""
+    print(f"{question} [y/N] ", end="", flush=True)
+    answer = sys.stdin.readline()
+    if not answer:
+        print()
+        raise UsageError(
+            "not signed: no answer on standard input (to sign without being asked, as a "
+            "script does, pass --yes)"
+        )
+    if answer.strip().lower() not in ("y", "yes"):
+        raise DeclinedError("not signed")
+
+
+def _warn_threshold(body: CharterBody) -> None:
+    if body.threshold == 1:
+        print(THRESHOLD_ONE, file=sys.stderr)
+
+
+def _check_lead(body: CharterBody) -> None:
+    """Refuse a date nodes would refuse (``protocol.charter.MAX_EFFECTIVE_LEAD_MS``)."""
+    lead = body.effective_ms - now_ms()
+    if lead > MAX_EFFECTIVE_LEAD_MS:
+        raise ConfigError(
+            f"--effective {date(body.effective_ms)} is {lead // 86_400_000} days ahead; nodes "
+            f"accept a version at most {MAX_EFFECTIVE_LEAD_MS // 86_400_000} days ahead, since "
+            "no later version can take effect before it"
+        )
 
 
 def _apply(args: argparse.Namespace) -> int:
@@ -112,12 +202,14 @@ def _propose(args: argparse.Namespace) -> int:
         prev=latest.id,
         effective_ms=parse_time(args.effective, now_ms()),
     )
+    _check_lead(body)
     write_draft(Path(args.out), checked_draft(body))
     print(
         f"wrote version {body.number} draft to {args.out} (takes effect "
         f"{date(body.effective_ms)}); it needs {latest.body.threshold} signature(s) from "
         f"version {latest.number}'s stewards"
     )
+    _warn_threshold(body)
     return 0
 
 
@@ -217,15 +309,25 @@ def add_parsers(commands: Commands) -> None:
         help="steward signatures the next change needs (at least 1)",
     )
     a.add_argument("--effective", help="when the version takes effect (ISO 8601; default now)")
-    a = action("sign", "add this node's signature to a draft (offline)")
+    a = action(
+        "sign",
+        "show what a draft changes against the version it follows, ask, and add this node's "
+        "signature",
+    )
     a.add_argument("file")
+    a.add_argument(
+        "--yes", action="store_true", help="sign without asking (scripts; read the change first)"
+    )
     a = action("apply", "publish a draft with enough signatures through this node")
     a.add_argument("file")
     a = action("show", "the node's charter and history, or a draft file's content")
     a.add_argument("file", nargs="?")
     a = action("share", "hand a draft to the node: its console lists it with who has signed")
     a.add_argument("file")
+    _add_key_parser(commands)
 
+
+def _add_key_parser(commands: Commands) -> None:
     p = commands.add(
         "key",
         cmd_key,

@@ -19,6 +19,12 @@ class UsageError(CliError):
     exit_status = 2
 
 
+class DeclinedError(CliError):
+    """The person at the terminal answered no: nothing was done."""
+
+    code = "declined"
+
+
 class InputError(CliError):
     """A file given to a command that cannot be used (not JSON, a bad hash on line N)."""
 

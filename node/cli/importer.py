@@ -31,6 +31,7 @@ from node.cli.errors import ClientError, InputError, InterruptError, UsageError
 from node.cli.parsing import Commands
 from node.cli.progress import Progress
 from node.datadir import DataDir
+from node.replica.junk import NeverPublish, refusal_message
 from protocol.body import MAX_ITEMS
 from protocol.errors import ProtocolError
 from protocol.signals import signal_type
@@ -87,7 +88,10 @@ def _jsonl_rows(f: TextIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if not isinstance(doc, dict):
             raise InputError(f"{path}:{number}: expected a JSON object")
         for kind, value in hashes_in(doc):
-            yield number, _checked({"signal_type": kind, "value": value}, path, number)
+            item: dict[str, Any] = {"signal_type": kind, "value": value}
+            if "signal_type" in doc and doc.get("quality") is not None:
+                item["quality"] = doc["quality"]  # a PDQ hash's, as its hasher rated it
+            yield number, _checked(item, path, number)
 
 
 def hashes_in(doc: dict[str, Any], notes: TextIO = sys.stderr) -> list[tuple[str, str]]:
@@ -120,7 +124,7 @@ def _csv_rows(f: TextIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not reader.fieldnames or not {"signal_type", "value"} <= set(reader.fieldnames):
         raise InputError(
             f"{path}: the first line must be a header with at least signal_type,value "
-            "(optional: labels, case, expires_ms; labels separated by ';')"
+            "(optional: labels, case, expires_ms, quality; labels separated by ';')"
         )
     for row in reader:
         number = reader.line_num
@@ -129,6 +133,10 @@ def _csv_rows(f: TextIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             item["labels"] = [x.strip() for x in row["labels"].split(";") if x.strip()]
         if row.get("case"):
             item["case"] = row["case"]
+        if row.get("quality"):
+            if not row["quality"].isdigit():
+                raise InputError(f"{path}:{number}: quality must be an integer")
+            item["quality"] = int(row["quality"])
         if row.get("expires_ms"):
             if not row["expires_ms"].isdigit():
                 raise InputError(f"{path}:{number}: expires_ms must be an integer")
@@ -142,6 +150,11 @@ def _checked(item: dict[str, Any], path: Path, number: int) -> dict[str, Any]:
         spec.parse(item.get("value"))
     except ProtocolError as exc:
         raise InputError(f"{path}:{number}: {exc.message}") from None
+    quality = item.get("quality")
+    if quality is not None and (
+        spec.name != "pdq" or type(quality) is not int or not 0 <= quality <= 100
+    ):
+        raise InputError(f"{path}:{number}: quality is a PDQ hash's quality, 0 to 100")
     item["value"] = str(item["value"]).lower()
     return item
 
@@ -160,11 +173,16 @@ def import_hashes(
     *,
     labels: list[str],
     case: str | None,
+    never_publish: NeverPublish,
     batch: int = MAX_ITEMS,
     out: TextIO = sys.stderr,
 ) -> ImportTotals:
-    """Check the whole file, then publish it in idempotent chunks with a progress line."""
-    total = sum(1 for _ in hash_rows(path, fmt))
+    """Check the whole file, then publish it in idempotent chunks with a progress line.
+
+    A hash ``never_publish`` refuses (an empty file's digest, say) stops the import before
+    anything is published, naming each line.
+    """
+    total = checked_count(path, fmt, never_publish)
     totals, started, chunk, lines = ImportTotals(), time.monotonic(), [], []
     step = {"id": import_id(path, batch), "name": path.name, "done": 0, "total": total}
     progress = Progress(total, "hashes", out, lines=True)
@@ -192,6 +210,20 @@ def import_hashes(
         ) from None
     progress.finish(totals.hashes, _note(totals, started))
     return totals
+
+
+def checked_count(path: Path, fmt: str, never_publish: NeverPublish) -> int:
+    """How many hashes the file holds, once every line is checked (junk refused by line)."""
+    total, refused = 0, []
+    for number, item in hash_rows(path, fmt):
+        total += 1
+        value = bytes.fromhex(item["value"])  # _checked parsed it already
+        why = never_publish.refusal(item["signal_type"], value, item.get("quality"))
+        if why is not None:
+            refused.append(f"{path}:{number}: {item['signal_type']} {item['value']} is {why}")
+    if refused:
+        raise InputError(refusal_message(refused))
+    return total
 
 
 def _note(totals: ImportTotals, started: float) -> str:
@@ -353,10 +385,17 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not 0 < args.batch <= MAX_ITEMS:
         raise UsageError(f"--batch must be between 1 and {MAX_ITEMS}")
     fmt = detect(path, args.format)
-    client = Client.for_data(DataDir(Path(args.data)), args.url)
+    data = DataDir(Path(args.data))
+    client = Client.for_data(data, args.url)
     if fmt != "entries":
         totals = import_hashes(
-            client, path, fmt, labels=args.label or [], case=args.case, batch=args.batch
+            client,
+            path,
+            fmt,
+            labels=args.label or [],
+            case=args.case,
+            never_publish=NeverPublish(data.never_publish),
+            batch=args.batch,
         )
         print(json.dumps(totals.as_json()))
         return 0

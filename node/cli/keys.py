@@ -57,7 +57,7 @@ def _cancel(data: DataDir, url: str | None) -> int:
 def _refuse_if_listed(data: DataDir, url: str | None, key: bytes) -> None:
     """Raise if an adopted charter version lists ``key`` among this organisation's keys."""
     org = bytes.fromhex(load_config(data).org_id)
-    for raw in _charter_versions(data, url):
+    for raw in charter_versions(data, url):
         charter = decode_charter(raw)
         member = charter.body.member(org)
         if member is not None and any(k.key == key for k in member.keys):
@@ -68,7 +68,7 @@ def _refuse_if_listed(data: DataDir, url: str | None, key: bytes) -> None:
             )
 
 
-def _charter_versions(data: DataDir, url: str | None) -> list[bytes]:
+def charter_versions(data: DataDir, url: str | None) -> list[bytes]:
     """Every adopted charter version: from the node's API, or its store if it is stopped."""
     client = Client.for_data(data, url)
     try:

@@ -11,9 +11,11 @@ import json
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any, TextIO
 
 from node.cli.client import Client
+from node.cli.files import open_private
 
 # Signal types as threatexchange and Hasher-Matcher-Actioner name them: md5 and sha256 are
 # file digests, which threatexchange files under its video signal types.
@@ -92,7 +94,7 @@ def _when(ms: int) -> str:
 
 def cmd_export_hma_csv(args: argparse.Namespace, client: Client) -> int:
     """Write the active hashes as CSV for Hasher-Matcher-Actioner (see docs/platforms.md)."""
-    out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
+    out = open_private(Path(args.out), newline="") if args.out else sys.stdout
     try:
         count = write_hma_csv(client, out)
     finally:

@@ -181,8 +181,9 @@ class PeerLink:
         pull = PullSync(
             ours, theirs, batch_entries=MAX_BATCH_ENTRIES, forked=dict(replica.feeds.forked)
         )
-        await self._check(pull.comparison.check)
-        stored = await self._pull_ranges(pull)
+        shown = await self._check(pull.comparison.check)
+        stored = await self._pull_ranges(pull, shown)
+        self.watch.shown(self.url, shown, self.clock.now_ms())
         completed = await self._pull_bodies(digests)
         replica.own_head_confirmed.set()  # this peer has shown us how far our own feed reaches
         await self.agreement.check(digests, self.key)
@@ -216,8 +217,9 @@ class PeerLink:
         self.stats["bodies_completed"] += completed
         return completed
 
-    async def _pull_ranges(self, pull: PullSync) -> int:
-        """Fetch and store ranges, fetching the next batch while the current one is stored."""
+    async def _pull_ranges(self, pull: PullSync, shown: dict[bytes, int]) -> int:
+        """Fetch and store ranges, fetching the next batch while the current one is stored;
+        ``shown`` gets how far the peer's entries that verified reach, by author."""
         replica, stored = self.replica, 0
         request = pull.next_request()
         fetching = asyncio.ensure_future(self.client.fetch(request)) if request else None
@@ -229,6 +231,8 @@ class PeerLink:
                 fetching = asyncio.ensure_future(self.client.fetch(guess)) if guess else None
                 report = await replica.ingest(raws, source=self.key, wait_index=False)
                 self._count(report.rejected)
+                for author, seq in report.reached.items():
+                    shown[author] = max(seq, shown.get(author, 0))
                 stored += len(report.stored)
                 pull.received(request, {r.author: replica.feeds.seq(r.author) for r in request})
                 request = pull.next_request()
@@ -243,23 +247,29 @@ class PeerLink:
                 fetching.cancel()
         return stored
 
-    async def _check(self, heads: Sequence[Head]) -> None:
-        """Where the peer is level or behind, its entry id must be ours at that seq."""
+    async def _check(self, heads: Sequence[Head]) -> dict[bytes, int]:
+        """Where the peer is level or behind, its entry id must be ours at that seq; returns
+        the heads that are (verified by our own copy: how far the peer has shown a feed)."""
         replica = self.replica
-        suspects = []
+        suspects, shown = [], {}
         for head in heads:
-            ours = replica.feeds.heads.get(head.author)
-            if ours is not None and ours.seq == head.seq:
+            mine = replica.feeds.heads.get(head.author)
+            if mine is not None and mine.seq == head.seq:
                 # Level with us, the usual case on every sync: our head is in memory.
-                same = ours.entry_id == head.entry_id
+                held: bytes | None = mine.entry_id
             else:
                 row = await replica.entry_at(head.author, head.seq)
-                same = row is None or row.id == head.entry_id
-            if not same:
+                held = None if row is None else row.id
+            if held is None:
+                continue  # nothing of ours at that seq to judge it by
+            if held == head.entry_id:
+                shown[head.author] = head.seq
+            else:
                 suspects.append(Range(head.author, head.seq, head.seq))
         for start in range(0, len(suspects), 100):
             raws = await self.client.fetch(suspects[start : start + 100])
             await replica.ingest(raws, source=self.key)  # a conflicting entry yields a fork proof
+        return shown
 
     async def _pull_charters(self) -> None:
         number = self.replica.charter_number

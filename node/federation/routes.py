@@ -7,6 +7,7 @@ verified by the protocol core before it is stored, whoever sent it.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,7 +23,7 @@ from node.logs import untrusted
 from protocol import wire
 from protocol.errors import AuthError, ProtocolError
 from protocol.feed import decode_fork_proof
-from protocol.httpsig import ReplayCache, verify_request
+from protocol.httpsig import ReplayCache, check_headers
 from protocol.identity import PublicKey
 from protocol.sync import (
     MAX_BATCH_BYTES,
@@ -46,6 +47,8 @@ WANT_SYNC: web.AppKey[Callable[[str], None]] = web.AppKey("want_sync", Callable)
 LIMIT: web.AppKey[RateLimiter] = web.AppKey("peer_limit", RateLimiter)
 MAX_AGE_S = 30
 MAX_PEER_BODY = 2 * MAX_BATCH_BYTES
+# Nonces remembered in all (a few tens of MB at most, see protocol.httpsig.NONCE_PATTERN).
+REPLAY_ENTRIES = 100_000
 
 
 def msgpack_response(data: bytes) -> web.Response:
@@ -54,22 +57,30 @@ def msgpack_response(data: bytes) -> web.Response:
 
 @web.middleware
 async def peer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse, with 401, any request not signed by an accepted peer key within the window."""
-    body = await read_body(request)
-    node = request.app[NODE]
+    """Refuse, with 401, any request not signed by an accepted peer key within the window.
+
+    The signature headers are checked before the body is read (a stranger's, a stale or a
+    replayed request costs no body read), and the key's rate limit applies before its nonce
+    is recorded (refused requests take no room in the replay cache).
+    """
+    node, replay = request.app[NODE], request.app[REPLAY]
+    now = int(time.time())
     try:
-        signed = verify_request(
+        checked = check_headers(
             recipient=node.key.public_key,
             earlier_key=node.is_own_key,
             method=request.method,
             path=request.raw_path,
             headers=request.headers,
-            body=body,
-            now=int(time.time()),
-            replay=request.app[REPLAY],
+            now=now,
+            replay=replay,
             max_age=MAX_AGE_S,
             accept_key=request.app[ACCEPT],
         )
+        signed = checked.verify_body(await read_body(request))
+        if wait := request.app[LIMIT].check(str(signed.key)):
+            raise RateLimitedError(f"too many requests from this peer; retry in {wait:.1f} s", wait)
+        replay.remember(signed, now)
     except AuthError as exc:
         log.warning(
             "refused peer request path=%s peer=%s reason=%s",
@@ -78,8 +89,6 @@ async def peer_auth(request: web.Request, handler: Handler) -> web.StreamRespons
             untrusted(exc.message),
         )
         raise
-    if wait := request.app[LIMIT].check(str(signed.key)):
-        raise RateLimitedError(f"too many requests from this peer; retry in {wait:.1f} s", wait)
     request["peer"] = str(signed.key)
     return await handler(request)
 
@@ -175,13 +184,20 @@ async def notify(request: web.Request) -> web.Response:
     return msgpack_response(wire.encode(None))
 
 
+def replay_cache(limiter: RateLimiter) -> ReplayCache:
+    """A replay cache in which one key holds at most what its rate limit lets through."""
+    window = MAX_AGE_S + 10
+    share = math.ceil(limiter.burst + limiter.rate * window)
+    return ReplayCache(window, max_entries=REPLAY_ENTRIES, max_per_key=share)
+
+
 def make_peer_app(replica: Replica, gossip: Gossip, limiter: RateLimiter) -> web.Application:
     """The ``/v1/peer`` sub-application."""
     # (aiohttp applies the root application's client_max_size to sub-apps; see peer_link.py.)
     app = web.Application(middlewares=[peer_auth])
     app[LIMIT] = limiter
     app[NODE] = replica
-    app[REPLAY] = ReplayCache(window_seconds=MAX_AGE_S + 10)
+    app[REPLAY] = replay_cache(limiter)
     app[ACCEPT] = gossip.accepts
     app[WANT_SYNC] = gossip.want_sync
     app.router.add_get("/heads", heads)

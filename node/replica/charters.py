@@ -106,7 +106,8 @@ class CharterKeeper:
         if self.chain is not None:
             return await self.offer([raw], source=None)
         charter = decode_charter(raw)
-        chain = CharterChain.start(charter)  # raises unless a valid version 1
+        # Raises unless a valid version 1, taking effect within the lead allowed on our clock.
+        chain = CharterChain.start(charter, now_ms=self.clock.now_ms())
         orgs = {m.org_id for m in charter.body.members} | set(self.feeds.heads)
         if not await self._append(charter, chain, orgs):  # another adopt won the race
             return await self.offer([raw], source=None)
@@ -134,7 +135,7 @@ class CharterKeeper:
         assert current is not None
         candidate = CharterChain(list(current.versions))  # the chain moves only on commit
         try:
-            outcome = candidate.offer(charter)
+            outcome = candidate.offer(charter, now_ms=self.clock.now_ms())
         except CharterForkError as exc:
             await self._record_fork(charter.number, exc.proof.encode(), source)
             report.forks.append(charter.number)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from node.logs import untrusted
 from node.store import ActiveItem, ChangeReason, Transaction
 from node.store import plan as planning
 from node.store.transaction import digest_without
@@ -50,7 +51,10 @@ async def rederive(
         try:
             policy.authorize(entry.header)
         except UnauthorizedError as exc:
-            log.warning("purging author=%s from seq=%d: %s", author.hex(), row.seq, exc)
+            # A member signed this entry: what the refusal quotes of it is theirs, not ours.
+            log.warning(
+                "purging author=%s from seq=%d: %s", author.hex(), row.seq, untrusted(exc.message)
+            )
             break
         kept.append((row.cursor, entry))
     purge_from = rows[len(kept)].seq if len(kept) < len(rows) else None

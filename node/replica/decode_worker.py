@@ -1,6 +1,7 @@
 """The decode worker: checks batches of entries for a node, in its own process.
 
-Started by ``node.replica.decoder`` as ``python -m node.replica.decode_worker``. It reads
+Started by ``node.replica.decoder`` in isolated mode, imported from the node's own
+installation (never ``python -m`` from the current directory: see ``_Worker.start``). It reads
 requests from stdin and writes answers to stdout, each a 4-byte big-endian length and a
 msgpack value:
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,7 +46,13 @@ STOP_TIMEOUT_S = 5.0
 # worker is stuck and the batch is checked in-process instead.
 ANSWER_TIMEOUT_S = 60.0
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
+# Where this node's own packages were imported from (a checkout or site-packages).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The worker's whole command line: import the worker from PROJECT_ROOT, nothing else.
+WORKER_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from node.replica.decode_worker import main; main()"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,17 +86,18 @@ class _Worker:
 
     @classmethod
     async def start(cls) -> _Worker:
-        env = dict(os.environ)
-        # The worker imports this project's packages even when the node runs from elsewhere.
-        paths = [str(PROJECT_ROOT), env.get("PYTHONPATH", "")]
-        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        # Isolated mode (-I: no current directory, PYTHONPATH or user site on sys.path) and
+        # this installation's own root first: started from a directory anyone can write to
+        # (/tmp), ``-m`` would import a planted ``node/`` package, whose verdicts the node
+        # trusts without checking (protocol.hazmat.unchecked_entry).
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "node.replica.decode_worker",
+            "-I",
+            "-c",
+            WORKER_BOOT,
+            str(PROJECT_ROOT),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            env=env,
         )
         worker = cls(proc)
         try:

@@ -24,6 +24,20 @@ class UnknownEntryError(ReplicaError):
     status_hint = 404
 
 
+class NotInBankError(ReplicaError):
+    """Feedback on a hash that no entry of the bank holds."""
+
+    code = "not_in_bank"
+    status_hint = 404
+
+
+class NeverPublishError(ReplicaError):
+    """A submission holding hashes this node never publishes (nothing of it was written)."""
+
+    code = "never_publish"
+    status_hint = 400
+
+
 class NotOursError(ReplicaError):
     """A request to act on another organisation's entry."""
 

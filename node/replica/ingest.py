@@ -51,6 +51,9 @@ class IngestReport:
     rejected: Mapping[str, int]
     forks: Sequence[ForkProof]
     errors: Sequence[str]
+    # Per author, the furthest seq among the entries that verified (stored, already held,
+    # completing, or held ahead of a gap): how far the sender has shown the feed reaches.
+    reached: Mapping[bytes, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -62,6 +65,11 @@ class _Tally:
     rejected: collections.Counter[str] = field(default_factory=collections.Counter)
     forks: list[ForkProof] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    reached: dict[bytes, int] = field(default_factory=dict)
+
+    def reach(self, entry: Entry) -> None:
+        if entry.seq > self.reached.get(entry.author, 0):
+            self.reached[entry.author] = entry.seq
 
     def reject(self, exc: ProtocolError) -> None:
         self.rejected[exc.code] += 1
@@ -144,7 +152,13 @@ class Ingester:
                 check.cancel()
         self._finish(tally, accepted, source)
         return IngestReport(
-            accepted, tally.duplicates, tally.held, dict(tally.rejected), tally.forks, tally.errors
+            accepted,
+            tally.duplicates,
+            tally.held,
+            dict(tally.rejected),
+            tally.forks,
+            tally.errors,
+            dict(tally.reached),
         )
 
     async def record_fork(self, proof: ForkProof, source: str | None = None) -> bool:
@@ -350,27 +364,31 @@ class _Placer:
             return []
         if placement is Placement.DUPLICATE:
             self.tally.duplicates += 1
+            self.tally.reach(entry)
             return []
         if placement is Placement.COMPLETES:
+            self.tally.reach(entry)
             return await self._complete(entry)
         if placement is Placement.AHEAD:
-            head = self.heads.get(entry.author)
-            self.tally.held += int(
-                self.feeds.holdback.hold(
-                    entry.author,
-                    entry.seq,
-                    entry.raw,
-                    head_seq=head.seq if head else 0,
-                    now=self.now_s,
-                )
-            )
-            return []
+            return self._hold(entry)
+        self.tally.reach(entry)
         self.heads[entry.author] = FeedHead.of(entry)
         self.batch[(entry.author, entry.seq)] = entry
         out = [entry]
         for raw in self.feeds.holdback.release(entry.author, entry.seq + 1):
             out += await self._place_released(raw)
         return out
+
+    def _hold(self, entry: Entry) -> list[Entry]:
+        """Keep an entry that is ahead of a gap in its feed, if the hold-back has room."""
+        head = self.heads.get(entry.author)
+        held = self.feeds.holdback.hold(
+            entry.author, entry.seq, entry.raw, head_seq=head.seq if head else 0, now=self.now_s
+        )
+        if held:
+            self.tally.held += 1
+            self.tally.reach(entry)
+        return []
 
     async def _place_released(self, raw: bytes) -> list[Entry]:
         # Held entries were checked when they arrived; the charter may have moved since.

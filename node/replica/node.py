@@ -28,6 +28,7 @@ from node.replica.feeds import Feeds
 from node.replica.forks import load_fork_seqs
 from node.replica.imports import Imports
 from node.replica.ingest import Ingester, IngestReport
+from node.replica.junk import NeverPublish
 from node.replica.keys import KeyRing
 from node.replica.lookup import Lookup
 from node.replica.publish import Publisher
@@ -90,10 +91,11 @@ class Node:
             org=self.org, store=store, feeds=feeds, matcher=matcher, keys=keys, events=events,
             clock=clock,
         )  # fmt: skip
+        self.never_publish = NeverPublish(data.never_publish)
         self.publisher = Publisher(
             org=self.org, subscriber=config.role == "subscriber", keys=keys, store=store,
             feeds=feeds, charters=self.charters, matcher=matcher, events=events, clock=clock,
-            own_head_confirmed=self.own_head_confirmed,
+            own_head_confirmed=self.own_head_confirmed, never_publish=self.never_publish,
         )  # fmt: skip
         self.ingester = Ingester(
             store=store, feeds=feeds, charters=self.charters, matcher=matcher,

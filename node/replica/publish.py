@@ -14,20 +14,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from node.clock import Clock
-from node.matching.matcher import Matcher
+from node.matching.matcher import Matcher, Query
 from node.replica.charters import CharterKeeper
 from node.replica.errors import (
     BadRequestError,
     ConflictError,
+    NotInBankError,
     NotOursError,
     UnavailableError,
     UnknownEntryError,
 )
 from node.replica.events import EntriesStored, Events
 from node.replica.feeds import Feeds
+from node.replica.junk import Candidate, NeverPublish
 from node.replica.keys import KeyRing
+from node.replica.lookup import Lookup
 from node.store import Store, Transaction
 from protocol.body import (
+    AddBody,
     Body,
     FeedbackBody,
     Kind,
@@ -39,6 +43,7 @@ from protocol.entry import Entry, decode_entry, sign_entry
 from protocol.errors import UnauthorizedError
 from protocol.identity import OrgId, SigningKey
 from protocol.membership import CharterPolicy, utc
+from protocol.signals import signal_type
 
 OWN_HEAD_WAIT_S = 10.0
 # Writes that must land in the same transaction as a newly signed entry (a case link, say).
@@ -70,6 +75,7 @@ class Publisher:
         events: Events,
         clock: Clock,
         own_head_confirmed: asyncio.Event,
+        never_publish: NeverPublish,
     ) -> None:
         self.org = org
         self.subscriber = subscriber
@@ -81,6 +87,7 @@ class Publisher:
         self.events = events
         self.clock = clock
         self.own_head_confirmed = own_head_confirmed
+        self.never_publish = never_publish
 
     async def publish(
         self,
@@ -100,6 +107,11 @@ class Publisher:
         if self.subscriber and body.kind is not Kind.FEEDBACK:
             raise UnauthorizedError(
                 "this node is configured as a subscriber: it may publish feedback only"
+            )
+        if isinstance(body, AddBody):  # the last gate, whichever way the hashes came
+            self.never_publish.check(
+                Candidate(f"items[{i}]", item.signal_type, item.value)
+                for i, item in enumerate(body.items)
             )
         await self._confirm_own_head()
 
@@ -180,10 +192,33 @@ class Publisher:
         return (await self.publish(body)).entry
 
     async def feedback(self, body: FeedbackBody) -> Entry:
-        """Publish a verdict, naming an entry we hold if it names one."""
-        if body.entry_id is not None and await self.store.entry_by_id(body.entry_id) is None:
-            raise UnknownEntryError(f"no entry {body.entry_id.hex()}")
+        """Publish a verdict on a hash of the bank (of the entry it names, if it names one).
+
+        A hash in no entry is refused: a verdict is gossiped to every member, so a platform's
+        own upload's hash, sent by mistake, would otherwise reach the whole network.
+        """
+        await self._check_in_bank(body)
         return (await self.publish(body)).entry
+
+    async def _check_in_bank(self, body: FeedbackBody) -> None:
+        shown = f"{body.signal_type} {body.value.hex()}"
+        if body.entry_id is not None:
+            if await self.store.entry_by_id(body.entry_id) is None:
+                raise UnknownEntryError(f"no entry {body.entry_id.hex()}")
+            items = await self.store.items_of_entry(body.entry_id)
+            if not any((i.signal_type, i.value) == (body.signal_type, body.value) for i in items):
+                raise NotInBankError(
+                    f"entry {body.entry_id.hex()} holds no {shown}: feedback is about a hash "
+                    "of the entry it names (the value the match showed, not your own file's)"
+                )
+            return
+        query = Query(signal_type(body.signal_type), body.value)
+        [matches] = await Lookup(self.store, self.matcher).match([query], 0)
+        if not matches:
+            raise NotInBankError(
+                f"{shown} is in no active entry of the bank: feedback is only sent about "
+                "hashes in the bank (the value a match showed, with its entry_id)"
+            )
 
     # --- signing ---------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from node.web.context import json_response, node_of
 from node.web.csrf import read_form
 from node.web.errors import BadInputError
 from node.web.protect import read_small_json
+from node.web.selfservice import refuse_junk
 from node.web.sessions import logged_in, require_login
 from node.web.shapes import group_files, parse_files
 from protocol.body import RevokeReason
@@ -148,6 +149,7 @@ async def api_create_case(request: web.Request) -> web.StreamResponse:
     doc = await read_small_json(request)
     items = [item._replace(labels=LABELS) for item in parse_files(doc)]
     reference, with_pin = _parse_new_case(doc)
+    refuse_junk(node, items)  # before the case is opened: nothing refused is written
     opened = await node.cases.open("caseworker", reference=reference, with_pin=with_pin)
     case = opened.case
     audit = audit_of(request)

@@ -12,10 +12,14 @@ from typing import Any
 from aiohttp import web
 
 from node.replica.cases import Case, CaseAccessError, TooManyAttemptsError
+from node.replica.errors import NeverPublishError
+from node.replica.junk import Candidate
+from node.replica.node import Node
 from node.web import shapes
 from node.web.context import json_response, node_of
-from node.web.errors import CaseLockedError, SelfRateLimitedError
+from node.web.errors import BadInputError, CaseLockedError, SelfRateLimitedError
 from node.web.protect import BUDGETS, client_of, guarded, spend
+from protocol.body import HashItem
 
 
 async def _unlock(request: web.Request, credentials: shapes.Credentials) -> Case:
@@ -32,11 +36,24 @@ async def _unlock(request: web.Request, credentials: shapes.Credentials) -> Case
         raise
 
 
+def refuse_junk(node: Node, items: list[HashItem]) -> None:
+    """Hashes the node never publishes (an empty file's, say), refused before a case opens.
+
+    The pages never send them (they leave such files out); a hand-made request is refused
+    whole, and nothing of it is written.
+    """
+    try:
+        node.never_publish.check(Candidate("a file", i.signal_type, i.value) for i in items)
+    except NeverPublishError as exc:
+        raise BadInputError(exc.message) from None
+
+
 @guarded
 async def open_case(request: web.Request, doc: Any) -> web.Response:
     """A new case with a PIN, and one signed add entry of the hashes sent."""
     node = node_of(request)
     items = shapes.parse_files(doc)
+    refuse_junk(node, items)
     budgets = request.config_dict[BUDGETS]
     spend(budgets.cases, client_of(request))
     spend(budgets.node_cases, "node")
@@ -61,6 +78,7 @@ async def add_items(request: web.Request, doc: Any) -> web.Response:
     node = node_of(request)
     credentials = shapes.parse_credentials(doc)
     items = shapes.parse_files(doc)
+    refuse_junk(node, items)
     case = await _unlock(request, credentials)
     await node.cases.publish([(item, case) for item in items])
     return json_response(shapes.added_view(case, len(doc["files"]), items), status=201)

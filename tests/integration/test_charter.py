@@ -58,7 +58,7 @@ def stewards_decide(
         str(draft),
     )
     for steward in stewards:
-        hashbank("charter", "sign", "--data", str(steward.data.root), str(draft))
+        hashbank("charter", "sign", "--yes", "--data", str(steward.data.root), str(draft))
     hashbank(
         "charter", "apply", "--data", str(publisher.data.root), "--url", publisher.url, str(draft)
     )
@@ -101,7 +101,7 @@ async def test_charter_membership_roles_removal_and_rotation(tmp_path: Path) -> 
             str(draft),
         )
         for steward in (a, b):
-            hashbank("charter", "sign", "--data", str(steward.data.root), str(draft))
+            hashbank("charter", "sign", "--yes", "--data", str(steward.data.root), str(draft))
         for member in (a, b, c, s):
             hashbank(
                 "charter", "apply", "--data", str(member.data.root), "--url", member.url, str(draft)
@@ -227,7 +227,7 @@ async def _first_key_rotation(tmp_path: Path, a: NodeProcess, d: NodeProcess) ->
     members.write_text(members.read_text().replace("threshold = 2", "threshold = 1"))
     draft = tmp_path / "v1.json"
     hashbank("charter", "init", "--members", str(members), "--out", str(draft))
-    hashbank("charter", "sign", "--data", str(a.data.root), str(draft))
+    hashbank("charter", "sign", "--yes", "--data", str(a.data.root), str(draft))
     for node in (a, d):
         hashbank("charter", "apply", "--data", str(node.data.root), "--url", node.url, str(draft))
     connect([a, d], [(0, 1)])

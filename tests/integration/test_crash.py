@@ -35,8 +35,7 @@ async def test_acknowledged_entries_survive_kill_9(tmp_path: Path) -> None:
 
     node = await NodeProcess.start(data)
     try:
-        async with aiohttp.ClientSession() as http, http.get(f"{node.url}/v1/status") as r:
-            status = await r.json()
+        status = await node.status()
         assert status["entries"] == ROUNDS
         assert status["active_hashes"] == {"md5": ROUNDS}
     finally:

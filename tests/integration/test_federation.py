@@ -119,14 +119,14 @@ async def test_a_partition_heals(tmp_path: Path) -> None:
         connect([a, b, c], [(0, 1), (1, 2)])
         b.terminate()
         await submit(a)
-        await submit(c, "00" * 32)
+        await submit(c, "5a" * 32)
         await asyncio.sleep(0.5)
         assert await matches(c) == 0
         b = await NodeProcess.start(b.data)
         connect([a, b, c], [(0, 1), (1, 2)])  # b has a new port: tell its neighbours
 
         async def healed() -> bool:
-            return await matches(c) == 1 and await matches(a, "00" * 32) == 1
+            return await matches(c) == 1 and await matches(a, "5a" * 32) == 1
 
         await wait_until(healed, what="the partition to heal")
         await wait_until(lambda: converged([a, b, c]), what="equal bank digests")

@@ -169,3 +169,29 @@ async def test_active_hashes_page_through_the_bank(hb: RunningNode) -> None:
     assert (await hb.get("/v1/hashes?signal_type=md5")).body["hashes"] == []
     assert (await hb.get("/v1/hashes?signal_type=vpdq")).status == 400
     assert (await hb.get("/v1/hashes?limit=10001")).status == 413
+
+
+async def test_feedback_on_a_hash_in_no_entry_is_refused_and_nothing_signed(
+    hb: RunningNode,
+) -> None:
+    ours = await publish(hb)
+    before = (await hb.get("/v1/status")).body["entries"]
+    own_upload = {"signal_type": "pdq", "value": pdq_value(77).hex(), "verdict": "true_positive"}
+    refused = {
+        "no entry named": own_upload,
+        "another hash than the entry's": {**own_upload, "entry_id": ours},
+        "an md5 in no entry": {**own_upload, "signal_type": "md5", "value": "ab" * 16},
+    }
+    for what, doc in refused.items():
+        response = await hb.post("/v1/feedback", doc)
+        assert response.status == 404, (what, response.body)
+        assert response.body["error"]["code"] == "not_in_bank", what
+        assert (
+            "bank" in response.body["error"]["message"]
+            or "holds no" in response.body["error"]["message"]
+        )
+    assert (await hb.get("/v1/status")).body["entries"] == before  # nothing signed
+    # The bank's own value is accepted, with or without the entry it came from.
+    for doc in ({"entry_id": ours}, {}):
+        body = {"signal_type": "pdq", "value": PDQ.hex(), "verdict": "true_positive", **doc}
+        assert (await hb.post("/v1/feedback", body)).status == 201

@@ -258,7 +258,7 @@ async def charter_network(tmp_path: Path) -> list[NodeProcess]:
         "--out", str(draft),
     )  # fmt: skip
     for steward in (a, b):
-        hashbank("charter", "sign", "--data", str(steward.data.root), str(draft))
+        hashbank("charter", "sign", "--yes", "--data", str(steward.data.root), str(draft))
     for node in nodes:
         hashbank("charter", "apply", "--data", str(node.data.root), "--url", node.url, str(draft))
     connect(nodes, [(0, 1), (1, 2)])

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from node.config import PeerConfig, load_config, write_config
 from protocol.httpsig import sign_request
 from protocol.identity import PublicKey, SigningKey
-from tests.nodes import NodeProcess, make_data
+from tests.nodes import NodeProcess, make_data, wait_until
 
 FLOODER = SigningKey(b"\x51" * 32)
 NEIGHBOUR = SigningKey(b"\x52" * 32)
@@ -63,11 +65,16 @@ async def peer_get(http: aiohttp.ClientSession, node: NodeProcess, key: SigningK
 
 async def test_a_flooding_peer_is_throttled_while_others_are_served(strict: NodeProcess) -> None:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=10)) as http:
+        started = time.monotonic()
         flood = await asyncio.gather(*(peer_get(http, strict, FLOODER) for _ in range(60)))
-        assert flood.count(429) >= 40
-        assert flood.count(200) <= 20
+        # The bucket holds 10 and refills 5 a second: however slowly a loaded machine served
+        # the flood, no more got through than that.
+        allowed = 10 + 5 * (time.monotonic() - started) + 1
+        assert flood.count(200) <= allowed
+        assert flood.count(429) >= 60 - allowed
+        assert set(flood) <= {200, 429}
         assert await peer_get(http, strict, NEIGHBOUR) == 200
-        async with http.get(strict.url + "/v1/status") as response:
+        async with http.get(strict.url + "/healthz") as response:
             assert response.status == 200
 
 
@@ -83,7 +90,11 @@ async def test_an_api_caller_over_its_budget_gets_429_with_retry_after(
                 await response.read()
                 return response.status, response.headers.get("Retry-After")
 
-        answers = await asyncio.gather(*(one() for _ in range(80)))
+        # Until the budget (40, refilled 20 a second) runs out often enough, however slowly a
+        # loaded machine answers.
+        answers: list[tuple[int, str | None]] = []
+        while sum(status == 429 for status, _ in answers) < 20 and len(answers) < 4000:
+            answers += await asyncio.gather(*(one() for _ in range(80)))
     refused = [retry for status, retry in answers if status == 429]
     assert len(refused) >= 20
     assert all(retry and int(retry) >= 1 for retry in refused)
@@ -97,15 +108,18 @@ async def test_slowloris_connections_are_closed_and_others_served(strict: NodePr
         await writer.drain()
     await asyncio.sleep(0.5)
     for _, writer in slow:
-        writer.write(b"X-Slow: 1\r\n")  # still trickling
-        await writer.drain()
-    async with aiohttp.ClientSession() as http, http.get(strict.url + "/v1/status") as r:
+        # Still trickling (on a loaded machine the node may have hung up already).
+        with contextlib.suppress(ConnectionError):
+            writer.write(b"X-Slow: 1\r\n")
+            await writer.drain()
+    async with aiohttp.ClientSession() as http, http.get(strict.url + "/healthz") as r:
         assert r.status == 200
-    # request_timeout_s is 1: by now the node has hung up on every one of them.
+    # request_timeout_s is 1: the node hangs up on every one of them, trickling or not.
     closed = 0
     for reader, writer in slow:
-        if await asyncio.wait_for(reader.read(100), 5) == b"":
-            closed += 1
+        with contextlib.suppress(ConnectionError):
+            if await asyncio.wait_for(reader.read(100), 30) == b"":
+                closed += 1
         writer.close()
     assert closed == 20
 
@@ -113,19 +127,29 @@ async def test_slowloris_connections_are_closed_and_others_served(strict: NodePr
 async def test_connections_beyond_the_cap_are_closed(strict: NodeProcess) -> None:
     host, port = strict.url.removeprefix("http://").split(":")
     held = [await asyncio.open_connection(host, int(port)) for _ in range(60)]
-    dropped = 0
-    for reader, _ in held:
-        try:
-            if await asyncio.wait_for(reader.read(1), 0.05) == b"":
-                dropped += 1
-        except TimeoutError:
-            pass
-    assert dropped >= 20
+    # The cap is 40: the node closes the surplus at once, and counts it. (It closes the rest
+    # after request_timeout_s, so only its count tells the two apart, however busy it is.)
+    assert await wait_for_answer(strict, lambda doc: doc["limits"]["connections"]["refused"] >= 20)
     for _, writer in held:
         writer.close()
-    await asyncio.sleep(0.2)
-    async with aiohttp.ClientSession() as http, http.get(strict.url + "/v1/status") as r:
-        assert r.status == 200
+    await wait_for_answer(strict, lambda doc: doc["entries"] == 0)  # served again
+
+
+async def wait_for_answer(node: NodeProcess, read: Callable[[dict[str, Any]], Any]) -> Any:
+    """``read`` of the node's status once a status request gets through (a node at its
+    connection cap closes new connections)."""
+    found: list[Any] = []
+
+    async def answered() -> bool:
+        try:
+            doc = await node.status()
+        except aiohttp.ClientError:
+            return False
+        found.append(read(doc))
+        return bool(found[-1])
+
+    await wait_until(answered, what="a status answer")
+    return found[-1]
 
 
 async def test_a_trickled_body_times_out_with_408(strict: NodeProcess) -> None:
@@ -138,11 +162,12 @@ async def test_a_trickled_body_times_out_with_408(strict: NodeProcess) -> None:
     await writer.drain()
     started = time.monotonic()
     status = b""
-    while time.monotonic() - started < 10:
+    # A byte a second never completes the body; the node gives up after 3 × request_timeout_s.
+    while time.monotonic() - started < 60:
         writer.write(b" ")
         await writer.drain()
         try:
-            status = await asyncio.wait_for(reader.readline(), 0.3)
+            status = await asyncio.wait_for(reader.readline(), 1.0)
         except TimeoutError:
             continue
         break

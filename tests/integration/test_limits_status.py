@@ -50,9 +50,7 @@ async def strict(tmp_path: Path) -> AsyncIterator[NodeProcess]:
 
 
 async def limits(node: NodeProcess) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http, http.get(node.url + "/v1/status") as response:
-        assert response.status == 200
-        return dict((await response.json())["limits"])
+    return dict((await node.status())["limits"])
 
 
 async def test_status_reports_the_limits_from_the_start(strict: NodeProcess) -> None:

@@ -245,8 +245,24 @@ async def test_health_and_readiness(tmp_path: Path) -> None:
         await node.stop()
 
 
-async def _run_and_log(data_root: Path, *flags: str) -> list[str]:
-    """Start ``hashbank run``, make two requests, stop it; its stderr lines."""
+# A client's attempts at a line of its own in the node's log (issue 14): decoded newlines in
+# the path of an API route, of a peer route (logged twice: refused, then the request) and of
+# a page, and Unicode line breaks.
+FORGERIES = (
+    "/v1/status%0aERROR%20hashbank.node%20fork%20author=00%20seq=1",
+    "/v1/status%0d%0a2026-01-01T00:00:00.000Z%20ERROR%20hashbank.node%20forged",
+    "/v1/peer/heads%0aERROR%20hashbank.peer%20forged",
+    "/case%0aWARNING%20hashbank.http%20forged",
+    "/v1/x%E2%80%A8LSEP%C2%85NEL%0bVT%0cFF",
+)
+LOG_LINE = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+ .*"
+)
+
+
+async def _run_and_log(data_root: Path, *flags: str, forge: bool = False) -> list[str]:
+    """Start ``hashbank run``, make two requests (more with ``forge``), stop it; its stderr
+    lines."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "node.cli", "run", "--data", str(data_root), *flags],
         cwd=ROOT,
@@ -266,6 +282,9 @@ async def _run_and_log(data_root: Path, *flags: str) -> list[str]:
             forged = yarl.URL(url.group(1) + "/v1/x%22%0A%7B%22forged%22%3A1%7D", encoded=True)
             async with http.get(forged):
                 pass
+            for path in FORGERIES if forge else ():
+                async with http.get(yarl.URL(url.group(1) + path, encoded=True)):
+                    pass
     finally:
         proc.terminate()
         _, err = await asyncio.to_thread(proc.communicate, timeout=60)
@@ -297,3 +316,19 @@ async def test_log_format_from_the_config_and_text_by_default(tmp_path: Path) ->
     assert not any(line.startswith('{"forged"') for line in text)
     write_config(data, replace(load_config(data), log_format="json"))
     assert all(json.loads(line) for line in await _run_and_log(data.root))
+
+
+async def test_no_client_can_write_a_log_line_of_its_own(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "n")
+    lines = await _run_and_log(data.root, forge=True)
+    forged = [line for line in lines if not LOG_LINE.fullmatch(line)]
+    assert forged == []
+    requests = [line for line in lines if " hashbank.http request " in line]
+    assert len(requests) == 2 + len(FORGERIES)
+    assert any("path='/v1/status\\nERROR hashbank.node fork" in line for line in requests)
+    assert any("refused peer request path='/v1/peer/heads\\nERROR" in line for line in lines)
+    # JSON lines, one object each, keep the text as it came.
+    write_config(data, replace(load_config(data), log_format="json"))
+    docs = [json.loads(line) for line in await _run_and_log(data.root, forge=True)]
+    paths = {d.get("path") for d in docs if d["message"] == "request"}
+    assert "/v1/status\nERROR hashbank.node fork author=00 seq=1" in paths

@@ -225,6 +225,30 @@ def test_the_lock_covers_every_declared_dependency_within_its_range() -> None:
         )
 
 
+# The last release before each floor in pyproject.toml, each with published advisories (the
+# comments there name them). Floors below these (aiohttp>=3.9, pynacl>=1.5, …) once let a
+# fresh install pick a vulnerable release.
+ADVISED_AGAINST = {
+    "aiohttp": "3.14.4",
+    "pynacl": "1.6.1",
+    "msgpack": "1.2.0",
+    "pillow": "12.9.0",
+    "pillow-heif": "1.6.9",
+}
+
+
+def test_the_floors_admit_no_release_with_a_known_advisory() -> None:
+    declared = {
+        _canonical(Requirement(text).name): Requirement(text)
+        for text in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    for name, vulnerable in ADVISED_AGAINST.items():
+        assert not declared[name].specifier.contains(vulnerable), (
+            f"pyproject.toml admits {name}=={vulnerable}, which has published advisories"
+        )
+        assert not Requirement(f"{name}=={_pins()[name]}").specifier.contains(vulnerable)
+
+
 def test_the_project_venv_has_exactly_the_locked_versions() -> None:
     wrong = {}
     for name, version in _pins().items():

@@ -63,7 +63,7 @@ async def _restore(
     members.write_text(members.read_text().replace("threshold = 2", "threshold = 1"))
     draft = tmp_path / "v1.json"
     hashbank("charter", "init", "--members", str(members), "--out", str(draft))
-    hashbank("charter", "sign", "--data", str(a.data.root), str(draft))
+    hashbank("charter", "sign", "--yes", "--data", str(a.data.root), str(draft))
     for node in (a, c):
         hashbank("charter", "apply", "--data", str(node.data.root), "--url", node.url, str(draft))
     connect([a, c], [(0, 1)])
@@ -116,7 +116,7 @@ async def _restore(
     elsewhere.write_text(elsewhere.read_text().replace("threshold = 2", "threshold = 1"))
     theirs = tmp_path / "o1.json"
     hashbank("charter", "init", "--members", str(elsewhere), "--out", str(theirs))
-    hashbank("charter", "sign", "--data", str(other.data.root), str(theirs))
+    hashbank("charter", "sign", "--yes", "--data", str(other.data.root), str(theirs))
     hashbank("charter", "apply", "--data", str(other.data.root), "--url", other.url, str(theirs))
     refused = run_cli("import", "--data", str(other.data.root), "--url", other.url, str(out))
     assert refused.returncode == 1

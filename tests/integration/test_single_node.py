@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from tests.nodes import RunningNode, make_data
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 PDQ_NEAR = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b2d"  # 4 bits off
-MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+MD5 = "4a8043f0a48f715c417ff06d5dd435c5"
 
 
 @pytest.fixture
@@ -82,12 +83,19 @@ async def test_items_of_one_case_carry_no_common_published_value(hb: RunningNode
         view = (await hb.get(f"/v1/entries/{entry_id}")).body
         assert b"HL-2026-17" not in base64.b64decode(view["entry"])
         refs.append(bytes.fromhex(view["body"]["items"][0]["case_ref"]))
-    assert refs[0] != refs[1]
+    both = await submit(
+        hb,
+        {"signal_type": "md5", "value": "cd" * 16, "case": "HL-2026-17"},
+        {"signal_type": "md5", "value": "ef" * 16, "case": "HL-2026-17"},
+    )
+    items = (await hb.get(f"/v1/entries/{both}")).body["body"]["items"]
+    refs += [bytes.fromhex(item["case_ref"]) for item in items]
+    assert len(set(refs)) == 4  # across entries and within one: nothing in common
     assert all(len(r) == 48 for r in refs)
     # The helpline itself still finds both entries of the case, from its local mapping.
     case = await hb.node.cases.get("HL-2026-17")
     assert case is not None
-    assert [e.id.hex() for e in await hb.node.cases.entries(case)] == [first, second]
+    assert [e.id.hex() for e in await hb.node.cases.entries(case)] == [first, second, both]
 
 
 async def test_entry_view_gives_raw_and_decoded_forms(hb: RunningNode) -> None:
@@ -122,14 +130,30 @@ async def test_changes_feed_pages_with_cursors_that_survive_a_restart(hb: Runnin
         await hb.stop()
 
 
-async def test_status_reports_counts_and_digest_without_a_token(hb: RunningNode) -> None:
+async def test_status_reports_counts_and_digest(hb: RunningNode) -> None:
     await submit(hb, {"signal_type": "pdq", "value": PDQ}, {"signal_type": "md5", "value": MD5})
-    status = (await hb.get("/v1/status", token=None)).body
+    status = (await hb.get("/v1/status")).body
     assert status["entries"] == 1
     assert status["authors"] == 1
     assert status["active_hashes"] == {"pdq": 1, "md5": 1}
     assert status["name"] == "Test helpline"
     assert len(status["bank_digest"]) == 64
+
+
+async def test_only_a_minimal_health_answer_is_open(hb: RunningNode) -> None:
+    # The status names members, their activity, peers' URLs and node ids: operator only.
+    await submit(hb, {"signal_type": "pdq", "value": PDQ})
+    for token in (None, "not-the-token"):
+        refused = await hb.get("/v1/status", token=token)
+        assert refused.status == 401, refused.body
+        assert set(refused.body) == {"error"}
+        assert hb.node_id not in json.dumps(refused.body)
+    for path in ("/healthz", "/readyz"):
+        answer = await hb.get(path, token=None)
+        assert answer.status == 200
+        assert set(answer.body) <= {"status", "ready", "reasons"}, answer.body
+    # The operator's own view is not spent from the API's rate budget.
+    assert (await hb.get("/v1/status")).status == 200
 
 
 async def test_feedback_is_recorded_as_a_signed_entry(hb: RunningNode) -> None:
@@ -298,3 +322,54 @@ async def test_revoking_twice_is_a_conflict(hb: RunningNode) -> None:
     assert again.status == 409
     beyond = await hb.post("/v1/revocations", {"entry_id": entry_id, "items": [5]})
     assert beyond.status == 400
+
+
+JUNK = {
+    "empty file md5": (
+        {"signal_type": "md5", "value": "d41d8cd98f00b204e9800998ecf8427e"},
+        "empty",
+    ),
+    "empty file sha256": (
+        {
+            "signal_type": "sha256",
+            "value": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        },
+        "empty",
+    ),
+    "low quality": ({"signal_type": "pdq", "value": PDQ, "quality": 12}, "quality 12"),
+    "all zero": ({"signal_type": "pdq", "value": "00" * 32}, "every bit equal"),
+    "uniform grey": (
+        {
+            "signal_type": "pdq",
+            "value": "0000000000000000000011341134554b2c4b2c4b11342c4b2c4b11341134cc53",
+        },
+        "uniform image",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", JUNK)
+async def test_junk_is_refused_whole_and_nothing_is_written(hb: RunningNode, kind: str) -> None:
+    junk, reason = JUNK[kind]
+    response = await hb.post(
+        "/v1/hashes", {"items": [{"signal_type": "md5", "value": MD5, "case": "HL-9"}, junk]}
+    )
+    assert response.status == 400, response.body
+    assert response.body["error"]["code"] == "never_publish"
+    message = response.body["error"]["message"]
+    assert "items[1]: " in message
+    assert reason in message
+    assert "items[0]" not in message
+    assert (await hb.get("/v1/status")).body["entries"] == 0
+    assert await hb.node.store.case_by_reference("HL-9") is None  # no case opened either
+
+
+async def test_the_operators_never_publish_list_is_applied_as_it_changes(hb: RunningNode) -> None:
+    listed = hb.data.never_publish
+    listed.write_text(f"pdq:{PDQ}  the helpline's own logo\n")
+    refused = await hb.post("/v1/hashes", {"items": [{"signal_type": "pdq", "value": PDQ}]})
+    assert refused.status == 400
+    assert "never-publish list" in refused.body["error"]["message"]
+    assert "own logo" in refused.body["error"]["message"]
+    listed.write_text("# nothing listed\n")
+    await submit(hb, {"signal_type": "pdq", "value": PDQ, "quality": 50})

@@ -1,4 +1,5 @@
-"""A relay that withholds a member's newer entries is noticed by a node with another peer."""
+"""A relay that withholds a member's newer entries is noticed by a node with another peer,
+and one that announces heads it cannot show makes no report say "behind"."""
 
 from __future__ import annotations
 
@@ -14,8 +15,16 @@ from node.config import PeerConfig, load_config, write_config
 from node.datadir import load_key
 from protocol import wire
 from protocol.bank import BankDigest
+from protocol.entry import Entry
 from protocol.identity import SigningKey
-from protocol.sync import FeedDigest, Head, encode_digests, encode_entries, encode_heads
+from protocol.sync import (
+    FeedDigest,
+    Head,
+    decode_ranges,
+    encode_digests,
+    encode_entries,
+    encode_heads,
+)
 from tests.builders import Author
 from tests.nodes import NodeProcess, make_data, start_nodes, wait_until
 
@@ -23,10 +32,11 @@ LIAR = SigningKey(b"\x61" * 32)
 
 
 class FakeRelay:
-    """A peer that announces whatever heads the test says, and serves no entries."""
+    """A peer that announces whatever heads the test says, and serves only ``serves``."""
 
     def __init__(self) -> None:
         self.heads: list[Head] = []
+        self.serves: list[Entry] = []
         self.url = ""
 
     async def start(self) -> web.AppRunner:
@@ -55,7 +65,13 @@ class FakeRelay:
         return web.Response(body=encode_digests(rows), content_type="application/x-msgpack")
 
     async def _nothing_entries(self, request: web.Request) -> web.Response:
-        return web.Response(body=encode_entries([]), content_type="application/x-msgpack")
+        asked = decode_ranges(await request.read())
+        raws = [
+            e.raw
+            for e in self.serves
+            if any(r.author == e.author and r.first <= e.seq <= r.last for r in asked)
+        ]
+        return web.Response(body=encode_entries(raws), content_type="application/x-msgpack")
 
     async def _empty(self, request: web.Request) -> web.Response:
         return web.Response(body=wire.encode([]), content_type="application/x-msgpack")
@@ -69,7 +85,7 @@ async def relay() -> AsyncIterator[FakeRelay]:
     await runner.cleanup()
 
 
-async def test_a_withholding_relay_and_an_unseen_head_are_reported(
+async def test_a_withholding_relay_is_reported_and_an_unshown_head_is_not(
     tmp_path: Path, relay: FakeRelay
 ) -> None:
     [honest] = await start_nodes(tmp_path, 1, prefix="honest")
@@ -104,8 +120,23 @@ async def test_a_withholding_relay_and_an_unseen_head_are_reported(
         assert row["seq"] == 2
         assert row["advanced_ms"] is not None
 
-        # Now the liar claims entries nobody can fetch: the author is reported behind.
-        relay.heads = [Head(author.org, 5, b"\x00" * 32)]
+        # Now it claims entries it cannot show (ids nobody signed): no report says "behind",
+        # and the honest peer, which holds as much as anyone has shown, is not lagging.
+        relay.heads = [Head(author.org, 5_000, b"\x00" * 32)]
+
+        for _ in range(2):  # the first may have begun before the new claim
+            await sync_once_more(observer, relay.url)
+        status = await observer.status()
+        assert status["behind"] == []
+        assert [f["seen_seq"] for f in status["feeds"]] == [2]
+        honest_peer = next(p for p in status["peers"] if p["url"] == honest.url)
+        assert honest_peer["behind_on"] == []
+
+        # Entries it does show, signed by the author and held behind the gap it leaves at 3,
+        # are reported: the author is behind, as far as they verifiably reach.
+        later = [author.add(), author.add(), author.add()]  # seqs 3, 4, 5
+        relay.serves = later[1:]  # withholds seq 3
+        relay.heads = [Head(author.org, 9, b"\x00" * 32)]  # still claiming more than it shows
 
         async def seen_ahead() -> bool:
             behind = (await observer.status())["behind"]
@@ -114,6 +145,19 @@ async def test_a_withholding_relay_and_an_unseen_head_are_reported(
             ]
 
         await wait_until(seen_ahead, what="the author to be reported behind")
+        honest_peer = next(p for p in (await observer.status())["peers"] if p["url"] == honest.url)
+        assert honest_peer["behind_on"] == [author.org.hex()]
     finally:
         observer.terminate()
         honest.terminate()
+
+
+async def sync_once_more(observer: NodeProcess, url: str) -> None:
+    """Wait for one more completed sync with the peer at ``url`` than there is now."""
+    before = next(p for p in (await observer.status())["peers"] if p["url"] == url)
+
+    async def synced() -> bool:
+        now = next(p for p in (await observer.status())["peers"] if p["url"] == url)
+        return bool(now["last_ok_ms"] and now["last_ok_ms"] > (before["last_ok_ms"] or 0))
+
+    await wait_until(synced, what=f"one more sync with {url}")

@@ -256,6 +256,7 @@ async def test_a_checkpoint_from_another_bank_is_refused_with_the_reason(
     platform.setup(node_b.url)
     platform.tx("fetch")
     platform.tx("config", "collab", "edit", "hashbank", COLLAB, "--node-url", helpline.url)
+    platform.node = helpline  # with that node's token (/v1/status is the operator's)
     moved = platform.tx("fetch", check=False)
     assert moved.returncode != 0
     assert "failed to fetch" in moved.stderr
@@ -402,7 +403,7 @@ async def _charter_rotation_and_names(
     (tmp_path / "m.toml").write_text(charter_file.replace("threshold = 2", "threshold = 1"))
     draft = tmp_path / "v1.json"
     hashbank("charter", "init", "--members", str(tmp_path / "m.toml"), "--out", str(draft))
-    hashbank("charter", "sign", "--data", str(helpline.data.root), str(draft))
+    hashbank("charter", "sign", "--yes", "--data", str(helpline.data.root), str(draft))
     for node in (helpline, node_b):
         hashbank("charter", "apply", "--data", str(node.data.root), "--url", node.url, str(draft))
     connect([helpline, node_b], [(0, 1)])
@@ -584,7 +585,7 @@ async def _takedown_and_expiry(
     (tmp_path / "m.toml").write_text(text.replace("threshold = 2", "threshold = 1"))
     draft = tmp_path / "v1.json"
     await ahashbank("charter", "init", "--members", str(tmp_path / "m.toml"), "--out", str(draft))
-    await ahashbank("charter", "sign", "--data", str(helpline.data.root), str(draft))
+    await ahashbank("charter", "sign", "--yes", "--data", str(helpline.data.root), str(draft))
     for node in (helpline, node_b):
         await ahashbank(
             "charter", "apply", "--data", str(node.data.root), "--url", node.url, str(draft)
@@ -630,7 +631,9 @@ async def _takedown_and_expiry(
         "charter", "propose", "--data", str(helpline.data.root), "--url", helpline.url,
         "--takedown", "Alpha Helpline", "2", "2", "--out", str(tmp_path / "v2.json"),
     )  # fmt: skip
-    await ahashbank("charter", "sign", "--data", str(helpline.data.root), str(tmp_path / "v2.json"))
+    await ahashbank(
+        "charter", "sign", "--yes", "--data", str(helpline.data.root), str(tmp_path / "v2.json")
+    )
     await ahashbank(
         "charter", "apply", "--data", str(helpline.data.root), "--url", helpline.url,
         str(tmp_path / "v2.json"),

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from protocol import wire
 from protocol.body import AddBody, FeedbackBody, FeedbackNote, Verdict
 from protocol.charter import (
+    MAX_EFFECTIVE_LEAD_MS,
     Charter,
     CharterBody,
     Member,
@@ -87,14 +88,45 @@ def test_one_steward_signing_twice_counts_once() -> None:
         decode_charter(wire.encode([doubled.body_bytes, [list(s) for s in doubled.signatures]]))
 
 
-def test_signatures_of_non_stewards_or_wrong_version_do_not_count() -> None:
+def test_signatures_that_cannot_count_are_refused_not_carried() -> None:
     chain = CharterChain.start(GENESIS)
     newcomer = member(5, "publisher", "steward")
-    # Signed by version 2's own new steward and one old one: only one counts.
-    v2 = signed(body(2, [*STEWARDS, newcomer], 2, GENESIS), 0, 5)
-    with pytest.raises(CharterError, match="1 valid signature"):
+    # Enough of version 1's stewards, plus version 2's own new steward: that signature
+    # cannot count, and would otherwise travel in the adopted version as if it did.
+    v2 = signed(body(2, [*STEWARDS, newcomer], 2, GENESIS), 0, 2, 5)
+    with pytest.raises(CharterError, match=f"key {key(5).public_key.raw.hex()}.*cannot count"):
         chain.offer(v2)
-    assert chain.offer(signed(body(2, [*STEWARDS, newcomer], 2, GENESIS), 0, 2)) is Offer.APPENDED
+    outsider = signed(body(2, [*STEWARDS, newcomer], 2, GENESIS), 0, 2, 8)  # not a member
+    with pytest.raises(CharterError, match="cannot count"):
+        chain.offer(outsider)
+    bad = signed(body(2, [*STEWARDS, newcomer], 2, GENESIS), 0, 2)
+    (k0, _), rest = bad.signatures[0], bad.signatures[1:]
+    forged = replace(bad, signatures=((k0, bytes(64)), *rest))
+    with pytest.raises(CharterError, match="does not verify"):
+        chain.offer(forged)
+    with pytest.raises(CharterError, match="cannot count"):  # a version 1 likewise
+        CharterChain.start(signed(body(1, STEWARDS, 2), 0, 1, 9))
+    assert chain.offer(bad) is Offer.APPENDED
+    assert chain.latest.signatures == bad.signatures
+
+
+def test_versions_stored_earlier_load_whatever_other_signatures_they_carry() -> None:
+    v2 = signed(body(2, STEWARDS, 2, GENESIS), 0, 2, 9)  # adopted before the rule
+    assert CharterChain.load([GENESIS, v2]).latest.id == v2.id
+
+
+def test_a_version_may_take_effect_at_most_a_week_ahead() -> None:
+    chain = CharterChain.start(GENESIS)
+    v2 = signed(body(2, STEWARDS, 2, GENESIS), 0, 1)
+    now = v2.body.effective_ms - MAX_EFFECTIVE_LEAD_MS - 1  # one ms too early
+    with pytest.raises(CharterError, match="at most 7 days ahead"):
+        chain.offer(v2, now_ms=now)
+    year_3025 = replace(body(2, STEWARDS, 2, GENESIS), effective_ms=33_290_000_000_000)
+    with pytest.raises(CharterError, match="days from now"):
+        chain.offer(signed(year_3025, 0, 1), now_ms=BASE_TS)
+    with pytest.raises(CharterError, match="at most 7 days ahead"):
+        CharterChain.start(GENESIS, now_ms=GENESIS.body.effective_ms - 8 * 86_400_000)
+    assert chain.offer(v2, now_ms=now + 1) is Offer.APPENDED
 
 
 def test_a_signature_by_the_subscriber_does_not_count() -> None:

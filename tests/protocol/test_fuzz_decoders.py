@@ -18,7 +18,6 @@ at the end of the module. ``pytest --hypothesis-seed=N`` replays one run exactly
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -337,14 +336,12 @@ def test_huge_declared_lengths_fail_fast_without_allocating() -> None:
         for target, data in cases:
             tracemalloc.reset_peak()
             before, _ = tracemalloc.get_traced_memory()
-            start = time.perf_counter()
             outcome = attempt(target, data, count_as="huge_lengths")
-            elapsed = time.perf_counter() - start
             _, peak = tracemalloc.get_traced_memory()
             assert isinstance(outcome, ProtocolError), (target, data[:40])
-            # Proportional to the input, never to the declared length (4 GB).
+            # Proportional to the input, never to the declared length (4 GB): what makes a
+            # huge length cheap, whatever the machine's speed (no timing is asserted).
             assert peak - before < 64 * len(data) + 1024 * 1024, (target, data[:40], peak)
-            assert elapsed < 0.5, (target, data[:40], elapsed)
     finally:
         tracemalloc.stop()
     assert len(cases) > 5000
@@ -353,10 +350,9 @@ def test_huge_declared_lengths_fail_fast_without_allocating() -> None:
 @pytest.mark.parametrize("target", sorted(DECODERS))
 def test_oversized_inputs_are_refused_before_parsing(target: str) -> None:
     data = b"\xc0" * (MAX_SIZES[target] + 1)
-    start = time.perf_counter()
     outcome = attempt(target, data, count_as="oversized")
+    # The size check's own error: parsing would have found trailing bytes instead.
     assert isinstance(outcome, TooLargeError)
-    assert time.perf_counter() - start < 0.5
 
 
 # --- RFC 9421 request headers ---------------------------------------------------------------

@@ -13,7 +13,14 @@ from multidict import CIMultiDict
 from protocol import httpsig
 from protocol import structured_fields as sf
 from protocol.errors import AuthError, BadSignatureError, InvalidValueError
-from protocol.httpsig import ReplayCache, SignedRequest, sign_request, verify_request
+from protocol.httpsig import (
+    DEFAULT_MAX_AGE,
+    ReplayCache,
+    SignedRequest,
+    check_headers,
+    sign_request,
+    verify_request,
+)
 from protocol.identity import Context, PublicKey, SigningKey, sign_raw, verify_raw
 
 KEY = SigningKey(bytes(range(32)))
@@ -750,6 +757,50 @@ def test_full_cache_refuses_instead_of_evicting_live_nonces() -> None:
         cache.check_and_remember(KEY_A, "n1", created=100, now=130)
     cache.check_and_remember(KEY_A, "n4", created=131, now=131)
     assert len(cache) == 1
+
+
+def test_one_key_fills_only_its_share_of_the_cache() -> None:
+    cache = ReplayCache(30, max_entries=6, max_per_key=3)
+    for nonce in ("n1", "n2", "n3"):
+        cache.check_and_remember(KEY_A, nonce, created=100, now=100)
+    with pytest.raises(AuthError, match="too many requests from key"):
+        cache.check_and_remember(KEY_A, "n4", created=100, now=100)
+    assert cache.held_by(KEY_A) == 3
+    for nonce in ("n1", "n2", "n3"):  # the other member is still served
+        cache.check_and_remember(KEY_B, nonce, created=100, now=100)
+    cache.check_and_remember(KEY_A, "n4", created=131, now=131)  # A's share freed on expiry
+    assert cache.held_by(KEY_A) == 1
+    assert cache.held_by(KEY_B) == 0
+
+
+def test_headers_are_checked_before_the_body_and_nothing_is_recorded_until_remember() -> None:
+    cache = ReplayCache(DEFAULT_MAX_AGE)
+    headers = _sign(body=b"the body")
+    checked = check_headers(
+        recipient=RECEIVER,
+        method=METHOD,
+        path=PATH,
+        headers=headers,
+        now=NOW,
+        replay=cache,
+        accept_key=lambda key: True,
+    )
+    assert len(cache) == 0
+    with pytest.raises(AuthError, match="Content-Digest"):
+        checked.verify_body(b"another body")
+    signed = checked.verify_body(b"the body")
+    assert len(cache) == 0  # a rate limit may still refuse it: then nothing is recorded
+    cache.remember(signed, NOW)
+    with pytest.raises(AuthError, match="already used"):  # a replay is refused before its body
+        check_headers(
+            recipient=RECEIVER,
+            method=METHOD,
+            path=PATH,
+            headers=headers,
+            now=NOW,
+            replay=cache,
+            accept_key=lambda key: True,
+        )
 
 
 def test_cache_rejects_nonsense_configuration() -> None:

@@ -141,7 +141,7 @@ async def test_security_headers_on_web_responses(node: RunningNode) -> None:
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     # The JSON API keeps its own headers.
-    api = await node.get("/v1/status", token=None)
+    api = await node.get("/v1/status")
     assert api.status == 200
     assert "Content-Security-Policy" not in api.headers
 

@@ -345,3 +345,20 @@ async def test_pages_answer_head_as_get(node: RunningNode) -> None:
         async with node.session.head(node.url + path) as response:
             assert response.status == 200, path
             assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+
+
+async def test_junk_hashes_are_refused_and_no_case_is_opened(node: RunningNode) -> None:
+    empty = {"md5": "d41d8cd98f00b204e9800998ecf8427e", "sha256": "cd" * 32}
+    flat = {**FILE, "pdq": ["00" * 32]}
+    for junk in (empty, flat):
+        response = await self_post(node, "cases", {"files": [FILE, junk]})
+        assert_error(response, 400, "bad_request")
+        assert "nothing was published" in response.body["error"]["message"]
+    assert await node.node.store.cases_page(search=None, before_id=None, limit=10) == []
+    assert (await node.get("/v1/status")).body["entries"] == 0
+    opened = await open_case(node)  # and real files still open a case
+    added = await self_post(
+        node, "items", {"case": opened["case"], "pin": opened["pin"], "files": [empty]}
+    )
+    assert_error(added, 400, "bad_request")
+    assert (await node.get("/v1/status")).body["entries"] == 1

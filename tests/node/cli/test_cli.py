@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.nodes import ROOT, NodeProcess, make_data, run_cli, wait_until
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
-MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+MD5 = "4a8043f0a48f715c417ff06d5dd435c5"
 
 
 hashbank = run_cli
@@ -35,6 +35,17 @@ def test_commands_on_a_missing_data_directory_fail_clearly(tmp_path: Path) -> No
         result = hashbank(*command, "--data", str(tmp_path / "nowhere"))
         assert result.returncode == 2
         assert "not a hashbank data directory" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_an_empty_or_short_case_secret_is_refused(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "node")
+    for text in ("\n", "00" * 8 + "\n"):  # an empty key would seal every case with no secret
+        data.case_secret.write_text(text)  # still 0600
+        result = hashbank("run", "--data", str(data.root), "--port", "0")
+        assert result.returncode == 2
+        assert "case.secret holds a" in result.stderr
+        assert "at least 16 bytes" in result.stderr
         assert "Traceback" not in result.stderr
 
 
@@ -86,6 +97,18 @@ async def test_submit_match_revoke_export_import_rebuild(tmp_path: Path) -> None
         exported = hashbank("export", *url, "--out", str(tmp_path / "bank.jsonl"))
         assert exported.returncode == 0, exported.stderr
         assert "exported 2 entries" in exported.stderr
+        # The bank is for members only: an export is its owner's, whatever the umask, even
+        # over a file that was readable by everyone.
+        assert stat.S_IMODE((tmp_path / "bank.jsonl").stat().st_mode) == 0o600
+        (tmp_path / "hma.csv").write_text("old\n")
+        (tmp_path / "hma.csv").chmod(0o644)
+        csv = hashbank("export", *url, "--format", "hma-csv", "--out", str(tmp_path / "hma.csv"))
+        assert csv.returncode == 0, csv.stderr
+        assert stat.S_IMODE((tmp_path / "hma.csv").stat().st_mode) == 0o600
+        nowhere = hashbank("export", *url, "--out", str(tmp_path / "no" / "such" / "dir"))
+        assert nowhere.returncode != 0
+        assert "cannot write" in nowhere.stderr
+        assert "Traceback" not in nowhere.stderr
     finally:
         node.terminate()
 
@@ -189,3 +212,36 @@ async def test_revoke_case_withdraws_every_entry_of_that_case_only(tmp_path: Pat
     finally:
         node.proc.terminate()
         node.proc.wait(timeout=30)
+
+
+async def test_junk_is_refused_by_submit_and_import_naming_each_file(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "node")
+    node = await NodeProcess.start(data)
+    try:
+        url = ["--data", str(data.root), "--url", node.url]
+        (tmp_path / "empty.jpg").write_bytes(b"")
+        hashed = hashbank("hash", str(tmp_path / "empty.jpg"), str(ROOT / "tests/data/pdq/wee.jpg"))
+        submitted = hashbank("submit", *url, "-", stdin=hashed.stdout)
+        assert submitted.returncode != 0
+        assert submitted.stdout == ""
+        for kind in ("MD5", "SHA256"):
+            assert f"empty.jpg: {kind.lower()} " in submitted.stderr
+            assert f"the {kind} of an empty file" in submitted.stderr
+        assert "wee.jpg" not in submitted.stderr  # its hashes are fine, and were not sent
+        flat = hashbank("submit", *url, "pdq:" + "00" * 32)
+        assert flat.returncode != 0
+        assert "every bit equal" in flat.stderr
+
+        (tmp_path / "hashes.csv").write_text(
+            f"signal_type,value\nmd5,{MD5}\nmd5,d41d8cd98f00b204e9800998ecf8427e\npdq,{PDQ}\n"
+        )
+        imported = hashbank("import", *url, str(tmp_path / "hashes.csv"))
+        assert imported.returncode != 0
+        assert f"{tmp_path / 'hashes.csv'}:3: md5 d41d8cd98f00b204e9800998ecf8427e" in (
+            imported.stderr
+        )
+        assert "nothing was published" in imported.stderr
+        assert "Traceback" not in submitted.stderr + flat.stderr + imported.stderr
+        assert (await node.status())["entries"] == 0  # nothing of any of it
+    finally:
+        node.terminate()

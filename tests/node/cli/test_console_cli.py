@@ -76,7 +76,7 @@ async def test_charter_share_lists_a_draft_with_its_signers(tmp_path: Path) -> N
         assert "version 1 as a pending draft; signed by nobody yet (0 of 2 needed)" in (
             shared.stdout
         )
-        signed = await hb(node, "charter", "sign", str(draft))
+        signed = await hb(node, "charter", "sign", "--yes", str(draft))
         assert signed.returncode == 0, signed.stderr
         shared = await hb(node, "charter", "share", str(draft))
         assert "signed by Helpline A (1 of 2 needed)" in shared.stdout

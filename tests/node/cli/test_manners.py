@@ -417,7 +417,9 @@ async def test_charter_show_prints_dates_beside_times(tmp_path: Path) -> None:
     draft = tmp_path / "v1.json"
     made = hashbank("charter", "init", "--members", str(members), "--out", str(draft))
     assert made.returncode == 0, made.stderr
-    assert hashbank("charter", "sign", "--data", str(data.root), str(draft)).returncode == 0
+    assert (
+        hashbank("charter", "sign", "--yes", "--data", str(data.root), str(draft)).returncode == 0
+    )
     node = await NodeProcess.start(data)
     try:
         applied = hashbank("charter", "apply", "--data", str(data.root), str(draft))

@@ -13,7 +13,7 @@ from tests.builders import Author, pdq_item, pdq_value
 from tests.node.cli.test_cli import hashbank
 from tests.nodes import NodeProcess, make_data
 
-MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+MD5 = "4a8043f0a48f715c417ff06d5dd435c5"
 
 
 async def test_status_feedback_lists_platform_verdicts_per_entry_and_case(tmp_path: Path) -> None:
@@ -117,5 +117,21 @@ async def test_hma_csv_export_has_only_active_hashes_under_hma_signal_names(
         jsonl = hashbank("export", *url)
         assert jsonl.returncode == 0
         assert len(jsonl.stdout.splitlines()) == 4  # the default is unchanged: every entry
+    finally:
+        node.terminate()
+
+
+async def test_feedback_on_a_hash_in_no_entry_is_refused_by_the_cli(tmp_path: Path) -> None:
+    data = make_data(tmp_path / "p", name="Platform", role="subscriber")
+    node = await NodeProcess.start(data)
+    try:
+        url = ["--data", str(data.root), "--url", node.url]
+        own = f"pdq:{pdq_value(5).hex()}"  # the platform's own upload: in no entry
+        done = hashbank("feedback", *url, own, "--verdict", "true_positive")
+        assert done.returncode != 0
+        assert done.stdout == ""
+        assert "is in no active entry of the bank" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert (await node.status())["entries"] == 0  # nothing signed, nothing gossiped
     finally:
         node.terminate()

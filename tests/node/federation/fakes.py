@@ -164,7 +164,10 @@ class FakeReplica:
                 self.feeds.committed([entry])
                 stored.append(entry)
         rejected = {} if self.stores else {"bad_signature": len(raws)}
-        return IngestReport(stored, 0, 0, rejected, (), ())
+        reached: dict[bytes, int] = {}
+        for entry in stored:
+            reached[entry.author] = max(entry.seq, reached.get(entry.author, 0))
+        return IngestReport(stored, 0, 0, rejected, (), (), reached)
 
     async def record_fork(self, proof: ForkProof, source: str | None = None) -> bool:
         self.forks_recorded.append(proof)

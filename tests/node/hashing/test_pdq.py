@@ -406,3 +406,13 @@ def _network_events() -> Iterator[list[str]]:
         yield events
     finally:
         _watching.pop()
+
+
+def test_the_uniform_grey_table_is_what_the_hasher_gives_uniform_images() -> None:
+    from node.replica.uniform_pdq import UNIFORM_GREY_PDQ
+
+    found = {pdq_of_image(Image.new("L", (64, 64), level))[0] for level in range(256)}
+    assert found == UNIFORM_GREY_PDQ
+    # Any size, grey or RGB grey: the same hashes; a uniform colour has quality 0.
+    assert pdq_of_image(Image.new("RGB", (317, 45), (90, 90, 90)))[0] in UNIFORM_GREY_PDQ
+    assert pdq_of_image(Image.new("RGB", (300, 200), (10, 200, 30)))[1] == 0

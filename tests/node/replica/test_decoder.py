@@ -6,9 +6,11 @@ import asyncio
 import signal
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from node import __version__
 from node.replica.decoder import MAX_FAILURES, Checked, Decoder, Outcome, check_here
 from protocol import wire
 from protocol.body import HashItem, Verdict
@@ -141,16 +143,17 @@ async def test_close_stops_the_worker_processes() -> None:
 async def test_a_stuck_worker_is_dropped_and_its_batch_checked_in_process(
     decoder: Decoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("node.replica.decoder.ANSWER_TIMEOUT_S", 0.5)
-    monkeypatch.setattr("node.replica.decoder.STOP_TIMEOUT_S", 0.5)
     raws = spoiled(bulk_feed())
     expected = verdicts(check_here(raws, NOW))
-    await decoder.check(raws, NOW)
+    await decoder.check(raws, NOW)  # started with the full timeouts, however busy the machine
     (stuck,) = decoder._all
+    # A stopped worker never answers, so a short wait decides nothing but the test's length.
+    monkeypatch.setattr("node.replica.decoder.ANSWER_TIMEOUT_S", 2.0)
+    monkeypatch.setattr("node.replica.decoder.STOP_TIMEOUT_S", 2.0)
     stuck.proc.send_signal(signal.SIGSTOP)
     assert verdicts(await decoder.check(raws, NOW)) == expected
     assert decoder.running == 0
-    await asyncio.wait_for(stuck.proc.wait(), 10)  # killed, not left behind
+    await asyncio.wait_for(stuck.proc.wait(), 30)  # killed, not left behind
 
 
 async def test_a_worker_that_cannot_start_leaves_checking_in_process(
@@ -172,3 +175,44 @@ async def test_a_worker_of_another_version_is_not_used(
     raws = spoiled(bulk_feed())
     assert verdicts(await decoder.check(raws, NOW)) == verdicts(check_here(raws, NOW))
     assert decoder.running == 0
+
+
+PLANTED_WORKER = """
+import pathlib, sys
+import msgpack
+from node import __version__
+pathlib.Path({marker!r}).write_text("the planted worker ran")
+def frame(value):
+    payload = msgpack.packb(value)
+    sys.stdout.buffer.write(len(payload).to_bytes(4, "big") + payload)
+    sys.stdout.buffer.flush()
+frame(["ready", __version__])
+while len(header := sys.stdin.buffer.read(4)) == 4:
+    _, raws = msgpack.unpackb(sys.stdin.buffer.read(int.from_bytes(header, "big")))
+    frame([bytes(32)] * len(raws))  # "all accepted"
+"""
+
+
+async def test_a_node_package_planted_in_the_working_directory_is_never_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A local user who can write where the operator starts the node (/tmp, say) plants a
+    # `node` package whose worker approves everything; it must never run.
+    marker = tmp_path / "pwned"
+    planted = tmp_path / "node" / "replica"
+    planted.mkdir(parents=True)
+    (tmp_path / "node" / "__init__.py").write_text(f"__version__ = {__version__!r}\n")
+    (planted / "__init__.py").write_text("")
+    (planted / "decode_worker.py").write_text(PLANTED_WORKER.format(marker=str(marker)))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # nor through the environment
+    decoder = Decoder(1)
+    try:
+        raws = spoiled(bulk_feed())
+        outcomes = await decoder.check(raws, NOW)
+        assert decoder.running == 1  # a worker did check the batch: the real one
+    finally:
+        await decoder.close()
+    assert not marker.exists()
+    assert verdicts(outcomes) == verdicts(check_here(raws, NOW))
+    assert verdicts(outcomes)[-4:-1] == ["bad_signature", "non_canonical", "malformed"]
