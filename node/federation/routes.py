@@ -45,6 +45,8 @@ REPLAY: web.AppKey[ReplayCache] = web.AppKey("replay", ReplayCache)
 ACCEPT: web.AppKey[Callable[[PublicKey], bool]] = web.AppKey("accept", Callable)  # type: ignore[arg-type]
 WANT_SYNC: web.AppKey[Callable[[str], None]] = web.AppKey("want_sync", Callable)  # type: ignore[arg-type]
 LIMIT: web.AppKey[RateLimiter] = web.AppKey("peer_limit", RateLimiter)
+# The verified key of the peer that signed the request (set by ``peer_auth``).
+PEER: web.RequestKey[str] = web.RequestKey("peer", str)
 MAX_AGE_S = 30
 MAX_PEER_BODY = 2 * MAX_BATCH_BYTES
 # Nonces remembered in all (a few tens of MB at most, see protocol.httpsig.NONCE_PATTERN).
@@ -89,7 +91,7 @@ async def peer_auth(request: web.Request, handler: Handler) -> web.StreamRespons
             untrusted(exc.message),
         )
         raise
-    request["peer"] = str(signed.key)
+    request[PEER] = str(signed.key)
     return await handler(request)
 
 
@@ -129,7 +131,7 @@ async def entries(request: web.Request) -> web.Response:
 
 async def push(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    peer = str(request["peer"])
+    peer = request[PEER]
     report = await node.ingest(decode_entries(await request.read()), source=peer, wait_index=False)
     if report.held:
         request.app[WANT_SYNC](peer)
@@ -155,10 +157,10 @@ async def post_forks(request: web.Request) -> web.Response:
             proof = decode_fork_proof(data, node.policy)
         except ProtocolError as exc:
             log.warning(
-                "invalid fork proof from peer=%s: %s", request["peer"], untrusted(exc.message)
+                "invalid fork proof from peer=%s: %s", request[PEER], untrusted(exc.message)
             )
             continue
-        fresh += await node.record_fork(proof, source=str(request["peer"]))
+        fresh += await node.record_fork(proof, source=request[PEER])
     return msgpack_response(wire.encode(fresh))
 
 
@@ -174,13 +176,13 @@ async def post_charters(request: web.Request) -> web.Response:
     value = wire.decode(await request.read(), max_size=MAX_PEER_BODY, what="charter list")
     if not isinstance(value, list) or len(value) > 100:
         raise PeerRequestError("charter list must be an array of at most 100 charters")
-    report = await node.offer_charters(value, source=str(request["peer"]))
+    report = await node.offer_charters(value, source=request[PEER])
     return msgpack_response(wire.encode(len(report.appended)))
 
 
 async def notify(request: web.Request) -> web.Response:
     """The peer has entries for us (or dropped some it meant to push): pull from it soon."""
-    request.app[WANT_SYNC](str(request["peer"]))
+    request.app[WANT_SYNC](request[PEER])
     return msgpack_response(wire.encode(None))
 
 
