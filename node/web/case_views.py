@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from node.replica.cases import CaseItem
-from node.replica.feedback import Feedback, latest_per_giver
+from node.replica.feedback import Feedback
 from node.store import RevocationRow
-from node.web.shapes import group_files, item_id
+from node.web.shapes import group_files, item_id, latest_reports
 from protocol.entry import decode_entry
 from protocol.errors import ProtocolError
 from protocol.signals import PDQ
@@ -71,21 +71,14 @@ def file_views(
 def _reports(
     group: Sequence[CaseItem], names: Mapping[bytes, str], own_org: bytes
 ) -> list[dict[str, Any]]:
-    latest: dict[bytes, Feedback] = {}
-    for fb in latest_per_giver(fb for item in group for fb in item.feedback):
-        giver = fb.stored.author
-        if giver != own_org and (
-            giver not in latest or fb.stored.cursor > latest[giver].stored.cursor
-        ):
-            latest[giver] = fb
     return [
         {
-            "platform": giver_name(giver, names),
+            "platform": giver_name(fb.stored.author, names),
             "key": verdict_key(fb),
             "at_ms": fb.stored.timestamp_ms,
             "entry_short": fb.stored.id.hex()[:16],
         }
-        for giver, fb in sorted(latest.items(), key=lambda kv: kv[1].stored.cursor)
+        for fb in latest_reports(group, own_org)
     ]
 
 

@@ -185,10 +185,8 @@ def status_view(
     return {"case": case.reference, "opened_ms": case.created_ms, "files": files}
 
 
-def _reports(
-    group: Sequence[CaseItem], names: Mapping[bytes, str], own_org: bytes
-) -> list[dict[str, Any]]:
-    """Each other organisation's latest verdict on any of the file's hashes."""
+def latest_reports(group: Sequence[CaseItem], own_org: bytes) -> list[Feedback]:
+    """Each other organisation's latest verdict on any of a file's hashes, oldest first."""
     latest: dict[bytes, Feedback] = {}
     for fb in latest_per_giver(fb for item in group for fb in item.feedback):
         giver = fb.stored.author
@@ -196,13 +194,19 @@ def _reports(
             giver not in latest or fb.stored.cursor > latest[giver].stored.cursor
         ):
             latest[giver] = fb
+    return sorted(latest.values(), key=lambda fb: fb.stored.cursor)
+
+
+def _reports(
+    group: Sequence[CaseItem], names: Mapping[bytes, str], own_org: bytes
+) -> list[dict[str, Any]]:
     return [
         {
-            "platform": names.get(giver) or giver.hex()[:12],
-            "org_id": giver.hex(),
+            "platform": names.get(fb.stored.author) or fb.stored.author.hex()[:12],
+            "org_id": fb.stored.author.hex(),
             "verdict": fb.body.verdict.name.lower(),
             "note": fb.body.note.name.lower(),
             "reported_ms": fb.stored.timestamp_ms,
         }
-        for giver, fb in sorted(latest.items(), key=lambda kv: kv[1].stored.cursor)
+        for fb in latest_reports(group, own_org)
     ]
