@@ -26,14 +26,12 @@ from markupsafe import Markup
 from node.web.accounts import OPERATOR
 from node.web.assets import static_url
 from node.web.context import node_of
-from node.web.errors import CatalogueError
 from node.web.language import (
     CATALOGUE_DIR,
     SOURCE,
     Catalogue,
     Catalogues,
-    load_catalogue,
-    problems,
+    load_complete,
 )
 from node.web.origin import Listener
 from node.web.sessions import Session, current_session
@@ -61,12 +59,7 @@ def load_console_catalogues(
     shared: Mapping[str, Catalogue], root: Any = CONSOLE_CATALOGUES
 ) -> Catalogues:
     """Every console catalogue, each complete, with the shared messages of its language."""
-    loaded = {p.stem: load_catalogue(p) for p in sorted(root.glob("*.json"))}
-    if SOURCE not in loaded:
-        raise CatalogueError(f"no source catalogue {SOURCE}.json in {root}")
-    found = [p for cat in loaded.values() for p in problems(loaded[SOURCE], cat)]
-    if found:
-        raise CatalogueError(f"incomplete catalogues in {root}: " + "; ".join(found[:10]))
+    loaded = load_complete(root)
     merged = {}
     for code, catalogue in loaded.items():
         donor = shared.get(code) or shared[SOURCE]

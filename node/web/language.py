@@ -19,7 +19,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from node.web.errors import CatalogueError
 
@@ -120,14 +120,21 @@ def problems(source: Catalogue, other: Catalogue) -> list[str]:
     return found
 
 
-def load_catalogues(default: str = SOURCE, root: Path = CATALOGUE_DIR) -> Catalogues:
-    """Every catalogue under ``root``; each must be complete, else a clear error."""
+def load_complete(root: Any) -> dict[str, Catalogue]:
+    """Every catalogue under ``root`` by language code; each must be complete, else a clear
+    error naming what is missing."""
     loaded = {path.stem: load_catalogue(path) for path in sorted(root.glob("*.json"))}
     if SOURCE not in loaded:
         raise CatalogueError(f"no source catalogue {SOURCE}.json in {root}")
     found = [p for cat in loaded.values() for p in problems(loaded[SOURCE], cat)]
     if found:
         raise CatalogueError(f"incomplete catalogues in {root}: " + "; ".join(found[:10]))
+    return loaded
+
+
+def load_catalogues(default: str = SOURCE, root: Path = CATALOGUE_DIR) -> Catalogues:
+    """Every catalogue under ``root``; each must be complete, else a clear error."""
+    loaded = load_complete(root)
     if default not in loaded:
         raise CatalogueError(
             f"web.default_language is {default!r}, but there is no catalogue for it "
