@@ -161,10 +161,12 @@ def test_a_zero_charter_threshold_is_refused(tmp_path: Path) -> None:
 def test_a_mistyped_members_file_is_refused_with_its_line(tmp_path: Path) -> None:
     data = make_data(tmp_path / "node")
     members = tmp_path / "members.toml"
+    # A few days ahead: nodes accept a first version at most a week before it takes effect.
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     lines = [
         'network = "test-net"',
         "threshold = 1",
-        'effectiv = "2027-01-01T00:00:00Z"',  # would start the network now, not then
+        f'effectiv = "{soon}"',  # would start the network now, not then
         "",
         "[[member]]",
         'name = "A"',
