@@ -10,7 +10,7 @@ Every request one node sends another carries four headers::
 
 The functions here take plain data (method, the raw request-target path, a header mapping, the
 body bytes, the current unix time, the nodes' keys) and never do I/O; the node layer calls them
-from aiohttp. Structured-field parsing and serialising (RFC 8941) is
+from its aiohttp handlers. Structured-field parsing and serialising (RFC 8941) is
 ``protocol.structured_fields``; signing and verifying the base is ``protocol.identity``.
 
 Covered components
