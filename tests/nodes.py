@@ -246,3 +246,11 @@ def connect(nodes: list[NodeProcess], edges: list[tuple[int, int]]) -> None:
         peers[b].append(nodes[a])
     for i, node in enumerate(nodes):
         node.set_peers(peers[i])
+
+
+async def helpline_and_platform(root: Path) -> tuple[NodeProcess, NodeProcess]:
+    """A publishing helpline and a subscribing platform, in child processes, peered."""
+    helpline = await NodeProcess.start(make_data(root / "a", name="Helpline A"))
+    platform = await NodeProcess.start(make_data(root / "b", name="Platform B", role="subscriber"))
+    connect([helpline, platform], [(0, 1)])
+    return helpline, platform

@@ -41,7 +41,7 @@ import pytest
 from PIL import Image
 
 from node.hashing.pdq import hash_file
-from tests.nodes import ROOT, NodeProcess, connect, make_data, wait_until
+from tests.nodes import ROOT, NodeProcess, helpline_and_platform, wait_until
 
 SRC = os.environ.get("HASHBANK_HMA_SRC", "")
 DATABASE_URI = os.environ.get("HASHBANK_HMA_DATABASE_URI", "")
@@ -218,11 +218,7 @@ def hma(tmp_path: Path, wheel: Path) -> Iterator[Hma]:
 
 @pytest.fixture
 async def network(tmp_path: Path) -> AsyncIterator[tuple[NodeProcess, NodeProcess]]:
-    helpline = await NodeProcess.start(make_data(tmp_path / "a", name="Helpline A"))
-    platform = await NodeProcess.start(
-        make_data(tmp_path / "b", name="Platform B", role="subscriber")
-    )
-    connect([helpline, platform], [(0, 1)])
+    helpline, platform = await helpline_and_platform(tmp_path)
     yield helpline, platform
     helpline.terminate()
     platform.terminate()

@@ -38,6 +38,7 @@ from tests.nodes import (
     RunningNode,
     ShiftedClock,
     connect,
+    helpline_and_platform,
     make_data,
     run_cli,
     wait_until,
@@ -115,11 +116,7 @@ class Platform:
 
 @pytest.fixture
 async def network(tmp_path: Path) -> AsyncIterator[tuple[NodeProcess, NodeProcess]]:
-    helpline = await NodeProcess.start(make_data(tmp_path / "a", name="Helpline A"))
-    platform = await NodeProcess.start(
-        make_data(tmp_path / "b", name="Platform B", role="subscriber")
-    )
-    connect([helpline, platform], [(0, 1)])
+    helpline, platform = await helpline_and_platform(tmp_path)
     yield helpline, platform
     helpline.terminate()
     platform.terminate()

@@ -23,18 +23,10 @@ from node.replica.node import Node
 from protocol.body import AddBody, HashItem
 from protocol.entry import decode_entry
 from tests.builders import pdq_value
+from tests.node.federation.fakes import FakeClock
 from tests.nodes import make_data
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.ms = 1_800_000_000_000
-
-    def now_ms(self) -> int:
-        return self.ms
-
-    def monotonic(self) -> float:
-        return self.ms / 1000
+NOW_MS = 1_800_000_000_000
 
 
 @pytest.fixture
@@ -107,7 +99,7 @@ async def test_wrong_pin_and_unknown_case_answer_alike_and_both_lock(node: Node)
     opened = await node.cases.open("self_service", with_pin=True)
     assert opened.pin is not None
     assert len(opened.pin) == 8
-    clock = FakeClock()
+    clock = FakeClock(NOW_MS)
     guard = PinGuard(node.store, clock, RateLimiter(1000, 1000))
     reference = opened.case.reference
     assert (await guard.unlock(reference, opened.pin, "c1")).case_id == opened.case.case_id
@@ -129,7 +121,7 @@ async def test_wrong_pin_and_unknown_case_answer_alike_and_both_lock(node: Node)
 
 
 async def test_one_client_cannot_try_pins_without_end(node: Node) -> None:
-    guard = PinGuard(node.store, FakeClock(), RateLimiter(0.001, 3))
+    guard = PinGuard(node.store, FakeClock(NOW_MS), RateLimiter(0.001, 3))
     for _ in range(3):
         with pytest.raises(CaseAccessError):
             await guard.unlock("AAAA-AAAA", "12345678", "client")
@@ -142,7 +134,7 @@ async def test_guesses_sent_all_at_once_still_meet_the_lockout(node: Node) -> No
     # count back: without one turn at a time per case number, 30 guesses sent together all
     # read "no failures yet" and all get their PIN checked.
     opened = await node.cases.open("self_service", with_pin=True)
-    guard = PinGuard(node.store, FakeClock(), RateLimiter(1000, 1000))
+    guard = PinGuard(node.store, FakeClock(NOW_MS), RateLimiter(1000, 1000))
     for reference in (opened.case.reference, "ZZZZ-ZZZZ"):
         tries = [guard.unlock(reference, f"{n:08d}", f"client-{n}") for n in range(1, 31)]
         answers = await asyncio.gather(*tries, return_exceptions=True)
@@ -158,7 +150,7 @@ async def test_guesses_sent_all_at_once_still_meet_the_lockout(node: Node) -> No
 async def test_each_failure_past_the_free_ones_doubles_the_lockout(node: Node) -> None:
     opened = await node.cases.open("self_service", with_pin=True)
     assert opened.pin is not None
-    clock = FakeClock()
+    clock = FakeClock(NOW_MS)
     guard = PinGuard(node.store, clock, RateLimiter(1000, 1000))
     reference = opened.case.reference
     locks = []

@@ -14,20 +14,12 @@ from protocol.charter import Takedown, draft
 from protocol.membership import CharterChain
 from tests.builders import Author
 from tests.charters import genesis, member, successor
+from tests.node.federation.fakes import FakeClock
+
+NOW_MS = 1_800_000_000_000
 
 A, B, C = Author(1), Author(2), Author(3)
 MEMBERS = [member(A.key, "A", "publisher", "steward"), member(B.key, "B", "steward")]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.ms = 1_800_000_000_000
-
-    def now_ms(self) -> int:
-        return self.ms
-
-    def monotonic(self) -> float:
-        return self.ms / 1000
 
 
 def test_a_draft_is_judged_by_the_stewards_whose_signatures_count() -> None:
@@ -49,7 +41,7 @@ def test_a_draft_is_judged_by_the_stewards_whose_signatures_count() -> None:
 def test_copies_merge_superseded_drafts_go_and_the_count_is_bounded(tmp_path: Path) -> None:
     v1 = genesis(MEMBERS, A.key, B.key, threshold=2)
     chain = CharterChain.start(v1)
-    drafts = CharterDrafts(tmp_path / "drafts", Clock())
+    drafts = CharterDrafts(tmp_path / "drafts", FakeClock(NOW_MS))
     assert drafts.pending(chain) == []
     drafts.add(successor(v1, A.key).encode(), chain)
     merged = drafts.add(successor(v1, B.key).encode(), chain)
@@ -93,7 +85,7 @@ def test_what_a_draft_changes() -> None:
 
 
 def test_imports_are_remembered_and_a_silent_one_is_stalled() -> None:
-    clock = Clock()
+    clock = FakeClock(NOW_MS)
     imports = Imports(clock)
     imports.record(ImportStep("x", "a.csv", "hashes", 10, 30), 1)
     clock.ms += 1000
